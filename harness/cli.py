@@ -8,6 +8,7 @@ line (exit status 2); ``pgdl --debug ...`` shows the traceback instead.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -26,6 +27,238 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 # --- commands are registered below, one section per concern -----------------
+
+
+# --- run: predict, score, check (harness.runner) -----------------------------
+
+
+def _run_options(command):
+    """Options shared by `predict` and `score`: workers, limits, sandbox, Keras flavour."""
+    options = [
+        click.option("--workers", default=1, show_default=True, help="CPU worker processes."),
+        click.option("--gpus", default="", metavar="0,1,...",
+                     help="One worker per listed GPU (CUDA_VISIBLE_DEVICES); replaces --workers."),
+        click.option("--time-per-model", default=300.0, show_default=True, metavar="SECONDS",
+                     help="Wall-time limit per model (and for importing the submission)."),
+        click.option("--memory-mb", default=8192, show_default=True,
+                     help="Limit on the resident memory of a worker's whole process tree."),
+        click.option("--max-threads", default=1024, show_default=True,
+                     help="Limit on the threads and processes of a worker."),
+        click.option("--no-sandbox", is_flag=True,
+                     help="Run without bubblewrap: only for trusted code, or inside a container "
+                          "that is itself the sandbox (limits still apply)."),
+        click.option("--keras2", is_flag=True, help="Run the submission under Keras 2 (tf_keras)."),
+        click.option("--task", "tasks", multiple=True, metavar="NAME", help="Only this task (repeatable)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _run_config(workers, gpus, time_per_model, memory_mb, max_threads, no_sandbox, keras2, tasks,
+                **overrides):
+    from harness.runner import RunConfig
+
+    if keras2:
+        import importlib.util
+
+        if importlib.util.find_spec("tf_keras") is None:
+            raise HarnessError("--keras2 needs the tf_keras package: pip install tf_keras")
+    try:
+        gpu_ids = tuple(int(g) for g in gpus.split(",") if g.strip())
+    except ValueError:
+        raise HarnessError(f"--gpus: expected comma-separated GPU numbers, got {gpus!r}") from None
+    settings = dict(workers=workers, gpus=gpu_ids, time_per_model=time_per_model, memory_mb=memory_mb,
+                    max_threads=max_threads, sandbox=not no_sandbox, keras2=keras2,
+                    tasks=tuple(tasks) or None, progress=True)
+    settings.update(overrides)
+    return RunConfig(**settings)
+
+
+def _echo_run_summary(result) -> None:
+    """Per task: models, ok, failures by status, median seconds per model."""
+    click.echo(f"{'task':<24} {'models':>6} {'ok':>5} {'s/model':>8}  failed")
+    for row in result.summaries():
+        failed = ", ".join(f"{n} {status}" for status, n in sorted(row.failed.items())) or "-"
+        seconds = f"{row.median_seconds:.2f}" if row.median_seconds is not None else "-"
+        click.echo(f"{row.task:<24} {row.models:>6} {row.ok:>5} {seconds:>8}  {failed}")
+    if result.failed:
+        click.echo(f"{result.failed} model(s) failed: reasons in {result.out_dir / 'run.jsonl'}")
+
+
+@cli.command()
+@click.argument("submission", type=click.Path(path_type=Path))
+@click.option("--data", required=True, type=click.Path(path_type=Path), help="Root of the tasks to run on.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output folder (resumable).")
+@_run_options
+def predict(submission: Path, data: Path, out: Path, **options) -> None:
+    """Run SUBMISSION (folder or .zip with complexity.py) on every model under --data.
+
+    Writes OUT/<task>.predict and OUT/run.jsonl (one record per model). Never
+    reads reference data. Started again with the same --out, it resumes.
+    """
+    from harness.runner import run_submission
+
+    _echo_run_summary(run_submission(submission, data, out, _run_config(**options)))
+
+
+@cli.command()
+@click.argument("submission", type=click.Path(path_type=Path))
+@click.option("--data", type=click.Path(path_type=Path),
+              help="Root of the tasks (default: the zoo shipped in model_zoo/default).")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Output folder (default: results/<submission name>).")
+@_run_options
+def score(submission: Path, data: Path | None, out: Path | None, **options) -> None:
+    """Run SUBMISSION on a zoo, then score its predictions (predict + evaluate).
+
+    Writes predictions, run.jsonl, logs/ and scores.json/scores.txt to --out.
+    Exits with status 2 when a task was flagged (e.g. a model failed: that
+    task's official score is 0, as in the original competition).
+    """
+    from harness.evaluate import evaluate_dir, format_table
+    from harness.runner import default_zoo, run_submission
+
+    data = data or default_zoo()
+    out = out or Path("results") / (submission.stem if submission.is_file() else submission.resolve().name)
+    result = run_submission(submission, data, out, _run_config(**options))
+    _echo_run_summary(result)
+    report = evaluate_dir(out, data, out)
+    click.echo(format_table(report))
+    for line in report.warnings:
+        click.echo(f"warning: {line}", err=True)
+    for line in report.problems:
+        click.echo(f"flagged: {line}", err=True)
+    if report.problems:
+        sys.exit(2)
+
+
+@cli.command()
+@click.argument("submission", type=click.Path(path_type=Path))
+@click.option("--data", type=click.Path(path_type=Path),
+              help="Root of the tasks (default: the zoo shipped in model_zoo/default).")
+@click.option("--time-limit", default=60.0, show_default=True, metavar="SECONDS",
+              help="Limit for importing the submission, and for the one model.")
+@click.option("--memory-mb", default=8192, show_default=True)
+@click.option("--no-sandbox", is_flag=True, help="Run without bubblewrap (trusted code only).")
+@click.option("--keras2", is_flag=True, help="Run the submission under Keras 2 (tf_keras).")
+def check(submission: Path, data: Path | None, time_limit: float, memory_mb: int, no_sandbox: bool,
+          keras2: bool) -> None:
+    """Check SUBMISSION quickly: import it in the sandbox, read its signature, run it on one model."""
+    from harness.runner import check_submission, default_zoo
+
+    config = _run_config(1, "", time_limit, memory_mb, 1024, no_sandbox, keras2, (), progress=False)
+    report = check_submission(submission, data or default_zoo(), config)
+    record = report.record
+
+    def seconds(value):
+        return "-" if value is None else f"{value:.2f} s"
+
+    click.echo(f"submission  {report.submission}")
+    click.echo(f"sandbox     {'bubblewrap' if report.sandboxed else 'none (--no-sandbox)'}")
+    click.echo(f"worker      Python and TensorFlow ready in {seconds(report.tensorflow_seconds)}")
+    click.echo(f"import      {seconds(report.import_seconds)}")
+    click.echo(f"signature   {report.plan or '-'}")
+    outcome = f"value {record.value:.6g}" if report.ok else record.message
+    click.echo(f"model       {record.task}/model_{record.model}: {record.status}, {outcome} "
+               f"(measure {seconds(record.measure_seconds)}, {seconds(record.seconds)} in all)")
+    if not report.ok:
+        click.echo("check failed", err=True)
+        sys.exit(1)
+    click.echo("ok: ready for `pgdl score`")
+
+
+@cli.command()
+@click.argument("pred_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--reference", required=True, type=click.Path(path_type=Path),
+              help="Reference data: a split root, a reference_data folder, or a combined task folder.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for scores.json and scores.txt.")
+@click.option("--bootstrap", default=200, show_default=True, type=click.IntRange(min=0),
+              help="Bootstrap resamples per task for the confidence intervals (0: none).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the bootstrap.")
+def evaluate(pred_dir: Path, reference: Path, out_dir: Path, bootstrap: int, seed: int) -> None:
+    """Score PRED_DIR/<task>.predict files against reference data (the original scoring program).
+
+    Exits with status 2 after writing the scores when a task was flagged
+    (a missing .predict, models without a finite prediction, an invalid grid).
+    """
+    from harness.evaluate import evaluate_dir, format_table
+
+    def progress(tasks):
+        return click.progressbar(tasks, label="scoring", file=sys.stderr,
+                                 item_show_func=lambda t: t.name if t else None)
+
+    report = evaluate_dir(pred_dir, reference, out_dir, bootstrap=bootstrap, seed=seed,
+                          progress=progress)
+    click.echo(format_table(report))
+    for line in report.warnings:
+        click.echo(f"warning: {line}", err=True)
+    for line in report.problems:
+        click.echo(f"error: {line}", err=True)
+    if report.problems:
+        sys.exit(2)
+
+
+# --- zoo: train model zoos and describe them (model_zoo) ---------------------
+
+
+@cli.group()
+def zoo() -> None:
+    """Train model zoos from spec files (model_zoo/specs/*.toml) and describe them."""
+
+
+@zoo.command("build")
+@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Root to write (input_data/ and reference_data/); a re-run resumes.")
+@click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Models trained at once, each in its own process.")
+@click.option("--task", "tasks", multiple=True, metavar="NAME", help="Only this task of the spec (repeatable).")
+@click.option("--max-models", type=click.IntRange(min=1),
+              help="Train at most this many models now; a later run trains the rest.")
+def zoo_build(spec: Path, out: Path, jobs: int, tasks: tuple[str, ...], max_models: int | None) -> None:
+    """Train the zoo that SPEC (a TOML file) describes into OUT, skipping models already trained."""
+    from model_zoo.builder import build_zoo
+    from model_zoo.info import format_info, zoo_info
+    from model_zoo.spec import load_spec
+
+    report = build_zoo(load_spec(spec), out, jobs=jobs, tasks=list(tasks) or None,
+                       max_models=max_models, progress=True)
+    click.echo(f"trained {len(report.trained)} models in {report.seconds:.0f} s "
+               f"({report.skipped} already done, {report.left} left)")
+    click.echo(format_info(zoo_info(out)), nl=False)
+
+
+@zoo.command("info")
+@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def zoo_info_command(root: Path) -> None:
+    """Describe the zoo at ROOT: per task the grid, the models, and the spread of gaps."""
+    from model_zoo.info import format_info, zoo_info
+
+    click.echo(format_info(zoo_info(root)), nl=False)
+
+
+@zoo.command("estimate")
+@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--sample", default=4, show_default=True, type=click.IntRange(min=1),
+              help="Models timed per task (a seeded random sample).")
+@click.option("--jobs", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Processes, as for `zoo build`.")
+@click.option("--task", "tasks", multiple=True, metavar="NAME", help="Only this task of the spec (repeatable).")
+def zoo_estimate(spec: Path, sample: int, jobs: int, tasks: tuple[str, ...]) -> None:
+    """Estimate the build time of SPEC: time a sample of each task's models, extrapolate."""
+    from model_zoo.builder import estimate_build
+    from model_zoo.spec import load_spec
+
+    estimates = estimate_build(load_spec(spec), sample=sample, jobs=jobs, tasks=list(tasks) or None,
+                               progress=True)
+    click.echo(f"{'task':<28} {'models':>6} {'sampled':>7} {'s/model':>8} {'extrapolated':>13}")
+    for e in estimates:
+        click.echo(f"{e.task:<28} {e.n_models:>6} {len(e.sampled):>7} {e.seconds_per_model:>8.1f} "
+                   f"{e.total_seconds / 60:>10.1f} min")
+    total = sum(e.total_seconds for e in estimates) / jobs
+    click.echo(f"extrapolated build time with --jobs {jobs}: {total / 60:.0f} min")
 
 
 def main(argv: list[str] | None = None) -> None:

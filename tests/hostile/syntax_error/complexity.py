@@ -1,0 +1,5 @@
+"""Hostile: is not valid Python."""
+
+
+def complexity(model, dataset)
+    return 0.0

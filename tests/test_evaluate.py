@@ -1,0 +1,246 @@
+"""Specifications of `pgdl evaluate` and harness.evaluate, on the original toy task's reference data."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.errors import HarnessError
+from harness.evaluate import evaluate_predictions, format_table, read_prediction_file
+from harness.task import MODEL_CONFIGS, read_model_configs
+
+
+def pgdl(*args: str) -> int:
+    """Run the ``pgdl`` entry point in-process; its exit status."""
+    try:
+        main([str(a) for a in args])
+    except SystemExit as exc:
+        return exc.code
+    return 0
+
+
+def error_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("error:")]
+
+
+@pytest.fixture
+def gaps(toy_data: Path) -> dict[str, float]:
+    """Bare model id -> generalization gap of the toy task."""
+    return {i: r.gap for i, r in read_model_configs(toy_data / MODEL_CONFIGS).records.items()}
+
+
+def write_predict(folder: Path, task: str, content: object) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{task}.predict"
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    return path
+
+
+def copy_reference(toy_data: Path, root: Path, task: str = "toy_data", edit=None) -> Path:
+    """A reference-only task folder ``root/task`` holding (an edited copy of) the toy task's configs."""
+    configs = json.loads((toy_data / MODEL_CONFIGS).read_text())
+    if edit:
+        edit(configs)
+    (root / task).mkdir(parents=True)
+    (root / task / MODEL_CONFIGS).write_text(json.dumps(configs))
+    return root / task / MODEL_CONFIGS
+
+
+def test_predicting_the_gap_scores_one_on_the_toy_task(toy_data, gaps, tmp_path, capsys):
+    write_predict(tmp_path / "pred", "toy_data", {f"model_{i}": g for i, g in gaps.items()})
+    code = pgdl("evaluate", tmp_path / "pred", "--reference", toy_data, "--out", tmp_path / "out",
+                "--bootstrap", "20")
+    out = capsys.readouterr().out
+    assert code == 0
+    lines = (tmp_path / "out" / "scores.txt").read_text().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["task_toy_data_score", "task_average_score"]
+    assert re.fullmatch(r"task_toy_data_score: \d\.\d{12}", lines[0])
+    assert float(lines[0].split()[1]) == pytest.approx(1.0, abs=1e-9)
+    assert float(lines[1].split()[1]) == pytest.approx(100.0, abs=1e-7)
+    scores = json.loads((tmp_path / "out" / "scores.json").read_text())
+    task = scores["tasks"]["toy_data"]
+    assert (task["n_models"], task["n_scored"], task["n_missing"]) == (18, 18, 0)
+    assert task["robust_cmi"]["headline"] == pytest.approx(1.0, abs=1e-12)
+    assert task["kendall_tau"] == 1.0 and task["granulated_kendall"]["psi"] == 1.0
+    assert task["ci"]["kendall_tau"]["n_resamples"] == 20
+    assert len(task["official_pairs"]) == 6 and task["flags"] == []
+    assert re.search(r"^toy_data\s+18/18\s+1\.0000", out, re.M)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["scores.json", "scores.txt"]
+
+
+def test_bare_ids_and_a_split_reference_root_are_accepted(toy_data, gaps, tmp_path):
+    copy_reference(toy_data, tmp_path / "root" / "reference_data")
+    write_predict(tmp_path / "pred", "toy_data", {i: -g for i, g in gaps.items()})
+    assert pgdl("evaluate", tmp_path / "pred", "--reference", tmp_path / "root", "--out", tmp_path / "out",
+                "--bootstrap", "0") == 0
+    task = json.loads((tmp_path / "out" / "scores.json").read_text())["tasks"]["toy_data"]
+    assert task["kendall_tau"] == -1.0
+    assert task["ci"] == {}
+    # The toy gaps tie (e.g. models 0 and 1). A tied pair is "not greater" both ways in G and in Q,
+    # so with m = -g the official tables are not a relabelling of m = g's: the 2020 score is not
+    # sign-invariant when gaps tie (0.5835 here, the slow reference agrees). Robust CMI is.
+    assert task["official"] == pytest.approx(0.5834791483628631, rel=1e-12)
+    assert task["robust_cmi"]["headline"] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_a_constant_measure_scores_zero(toy_data, gaps, tmp_path):
+    report = evaluate_predictions({"toy_data": {i: 0.5 for i in gaps}}, toy_data, bootstrap=0)
+    assert report.task("toy_data").official == 0.0
+    assert report.overall_official == 0.0
+
+
+def test_malformed_json_is_one_error_line_and_writes_nothing(toy_data, tmp_path, capsys):
+    path = write_predict(tmp_path / "pred", "toy_data", '{"model_0": 0.1,')
+    code = pgdl("evaluate", tmp_path / "pred", "--reference", toy_data, "--out", tmp_path / "out")
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(f"error: {path}: malformed JSON") and err.count("\n") == 1
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_json_list_is_rejected(tmp_path):
+    path = write_predict(tmp_path, "t", [1, 2])
+    with pytest.raises(HarnessError, match=r"expected a JSON object mapping model ids to numbers, got list"):
+        read_prediction_file(path)
+
+
+def test_a_model_given_twice_is_rejected(tmp_path):
+    path = write_predict(tmp_path, "t", {"model_3": 1.0, "3": 2.0})
+    with pytest.raises(HarnessError, match=rf"^{re.escape(str(path))}: model 3 is given twice$"):
+        read_prediction_file(path)
+
+
+def test_unknown_ids_are_an_error_naming_the_file(toy_data, gaps, tmp_path, capsys):
+    path = write_predict(tmp_path / "pred", "toy_data", {**{f"model_{i}": g for i, g in gaps.items()},
+                                                        "model_99": 0.0})
+    code = pgdl("evaluate", tmp_path / "pred", "--reference", toy_data, "--out", tmp_path / "out")
+    assert code == 2
+    assert error_lines(capsys.readouterr().err) == [
+        f"error: {path}: unknown model id(s) 99 (not in {toy_data / MODEL_CONFIGS})"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_predict_file_flags_the_task_but_scores_the_others(toy_data, gaps, tmp_path, capsys):
+    ref = tmp_path / "ref"
+    copy_reference(toy_data, ref, "a")
+    copy_reference(toy_data, ref, "b")
+    write_predict(tmp_path / "pred", "a", {f"model_{i}": g for i, g in gaps.items()})
+    code = pgdl("evaluate", tmp_path / "pred", "--reference", ref, "--out", tmp_path / "out",
+                "--bootstrap", "0")
+    assert code == 2
+    assert error_lines(capsys.readouterr().err) == [f"error: {tmp_path / 'pred' / 'b.predict'}: not found"]
+    lines = (tmp_path / "out" / "scores.txt").read_text().splitlines()
+    assert lines[1] == "task_b_score: 0.000000000000"
+    assert float(lines[0].split()[1]) == pytest.approx(1.0, abs=1e-9)
+    assert float(lines[2].split()[1]) == pytest.approx(50.0, abs=1e-7)   # 100 x mean(1, 0)
+    scores = json.loads((tmp_path / "out" / "scores.json").read_text())
+    assert scores["tasks"]["b"]["official"] is None and scores["tasks"]["b"]["n_scored"] == 0
+
+
+@pytest.mark.parametrize("bad", [float("nan"), "EXCEEDED", None, "abc", True])
+def test_a_model_without_a_finite_prediction_zeroes_the_official_score_only(toy_data, gaps, tmp_path,
+                                                                             capsys, bad):
+    values = {f"model_{i}": g for i, g in gaps.items()}
+    values["model_4"] = bad
+    path = write_predict(tmp_path / "pred", "toy_data", json.dumps(values))
+    code = pgdl("evaluate", tmp_path / "pred", "--reference", toy_data, "--out", tmp_path / "out",
+                "--bootstrap", "0")
+    assert code == 2
+    assert error_lines(capsys.readouterr().err) == [
+        f"error: {path}: 1 of 18 models have no finite prediction (4); official score 0"]
+    task = json.loads((tmp_path / "out" / "scores.json").read_text())["tasks"]["toy_data"]
+    assert task["official"] is None and task["official_reason"] == "1 model(s) without a finite prediction"
+    assert (task["n_scored"], task["n_missing"]) == (17, 1)
+    assert task["robust_cmi"]["headline"] == pytest.approx(1.0, abs=1e-12)   # the 17 others still count
+    assert task["kendall_tau"] == 1.0
+
+
+def test_a_model_absent_from_the_file_counts_as_failed(toy_data, gaps, tmp_path):
+    report = evaluate_predictions({"toy_data": {i: g for i, g in gaps.items() if i != "7"}}, toy_data,
+                                  bootstrap=0)
+    task = report.task("toy_data")
+    assert task.official is None and task.n_missing == 1
+    assert report.problems == ["predictions for task toy_data: 1 of 18 models have no finite "
+                               "prediction (7); official score 0"]
+
+
+def test_an_incomplete_grid_is_flagged_and_scored_by_the_robust_metrics(toy_data, gaps, tmp_path, capsys):
+    configs = copy_reference(toy_data, tmp_path / "ref", edit=lambda c: c.pop("5"))
+    write_predict(tmp_path / "pred", "toy_data", {f"model_{i}": g for i, g in gaps.items() if i != "5"})
+    code = pgdl("evaluate", tmp_path / "pred", "--reference", tmp_path / "ref" / "toy_data",
+                "--out", tmp_path / "out", "--bootstrap", "0")
+    assert code == 2
+    assert error_lines(capsys.readouterr().err) == [
+        f"error: {configs}: incomplete grid: 1 of 18 hyperparameter combinations missing; official score 0"]
+    task = json.loads((tmp_path / "out" / "scores.json").read_text())["tasks"]["toy_data"]
+    assert task["official"] is None and task["n_scored"] == 17
+    assert task["robust_cmi"]["headline"] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_a_duplicated_grid_is_flagged(toy_data, gaps, tmp_path):
+    copy_reference(toy_data, tmp_path / "ref", edit=lambda c: c.update({"18": c["0"]}))
+    report = evaluate_predictions({"toy_data": {**gaps, "18": 0.3}}, tmp_path / "ref", bootstrap=0)
+    task = report.task("toy_data")
+    assert task.official is None
+    assert task.official_reason.startswith("duplicated grid: 1 hyperparameter combination(s) appear more than once")
+    assert task.n_scored == 19 and task.robust is not None
+
+
+def test_predictions_for_an_unknown_task_are_a_warning(toy_data, gaps, tmp_path, capsys):
+    write_predict(tmp_path / "pred", "toy_data", {f"model_{i}": g for i, g in gaps.items()})
+    extra = write_predict(tmp_path / "pred", "other", {"model_0": 1.0})
+    code = pgdl("evaluate", tmp_path / "pred", "--reference", toy_data, "--out", tmp_path / "out",
+                "--bootstrap", "0")
+    assert code == 0
+    assert f"warning: {extra}: no task other in the reference data; ignored" in capsys.readouterr().err
+
+
+def test_report_json_has_no_nan_and_table_shows_each_task(toy_data, gaps):
+    measure = {i: float(len(i)) for i in gaps}   # ties everywhere: some metrics undefined
+    report = evaluate_predictions({"toy_data": measure}, toy_data, bootstrap=5)
+    data = json.loads(report.to_json())   # allow_nan=False would have raised
+    assert data["tasks"]["toy_data"]["n_scored"] == 18
+    table = format_table(report)
+    assert table.splitlines()[2].startswith("toy_data") and "overall official score" in table
+
+
+def test_a_reference_root_without_reference_data_is_an_error(tmp_path):
+    (tmp_path / "task" / "model_0").mkdir(parents=True)
+    with pytest.raises(HarnessError, match=r"no reference data \(model_configs.json\) found"):
+        evaluate_predictions({}, tmp_path / "task")
+
+
+def test_scoring_never_imports_tensorflow(toy_data, gaps, tmp_path):
+    write_predict(tmp_path / "pred", "toy_data", {f"model_{i}": g for i, g in gaps.items()})
+    code = ("import sys\n"
+            "import harness.evaluate\n"
+            "assert 'tensorflow' not in sys.modules, 'import harness.evaluate'\n"
+            "from harness.cli import main\n"
+            "try:\n"
+            f"    main(['evaluate', {str(tmp_path / 'pred')!r}, '--reference', {str(toy_data)!r},\n"
+            f"          '--out', {str(tmp_path / 'out')!r}, '--bootstrap', '2'])\n"
+            "except SystemExit as exc:\n"
+            "    assert not exc.code, exc.code\n"
+            "assert 'tensorflow' not in sys.modules, 'pgdl evaluate'\n"
+            "assert 'scipy' not in sys.modules, 'pgdl evaluate'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "scores.txt").is_file()
+
+
+def test_the_console_script_reports_errors_without_traceback(toy_data, tmp_path):
+    pgdl_script = Path(sys.executable).parent / "pgdl"
+    if not pgdl_script.exists():
+        pytest.skip("the pgdl console script is not installed beside this interpreter")
+    done = subprocess.run([str(pgdl_script), "evaluate", str(tmp_path / "nowhere"), "--reference",
+                           str(toy_data), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr == f"error: {tmp_path / 'nowhere'}: not a directory\n"
