@@ -36,8 +36,8 @@ from typing import Any, Callable, ContextManager, Iterable, Mapping, Sequence
 import numpy as np
 
 from harness.errors import HarnessError
-from harness.metrics import (GranulatedKendall, Grid, Interval, RobustCMI, SignError, bootstrap_ci,
-                             score_all)
+from harness.metrics import (GranulatedKendall, Grid, Interval, InvalidGrid, RobustCMI, SignError,
+                             bootstrap_ci, score_all)
 from harness.records import PREDICT_SUFFIX, atomic_write_text
 from harness.task import MODEL_CONFIGS, Reference, Task, find_tasks, natural_key
 
@@ -272,34 +272,43 @@ def score_task(name: str, reference: Reference, predictions: Mapping[str, Any] |
     _check_ids(values, reference, source)
     measure = np.array([values.get(i, math.nan) for i in ids], dtype=np.float64)
     ok = np.isfinite(measure)
-    flags: list[str] = []
     failed = [i for i, good in zip(ids, ok) if not good]
+    invalid = _grid_problem(grid)
+    flags: list[str] = []
     if failed:
         flags.append(f"{source}: {len(failed)} of {len(ids)} models have no finite prediction "
                      f"({_show(failed)}); official score 0")
+    if invalid:
+        flags.append(f"{reference.path or name}: {invalid}; official score 0")
     if ok.sum() < 2:
-        if not failed:
-            flags.append(f"{reference.path or name}: fewer than two models; official score 0")
-        return TaskScore(name, len(ids), int(ok.sum()), None, "fewer than two models scored",
+        return TaskScore(name, len(ids), int(ok.sum()), None, invalid or "fewer than two models scored",
                          flags=tuple(flags))
     rows = np.flatnonzero(ok)
     sub = grid.take(rows)
     metrics = score_all(measure[rows], gap[rows], sub)
-    official, reason = _official(metrics.official, metrics.official_reason, failed)
-    if not failed and reason is not None:
-        flags.append(f"{reference.path or name}: {reason}; official score 0")
+    if invalid or failed:
+        official, reason = None, invalid or f"{len(failed)} model(s) without a finite prediction"
+    else:
+        official, reason = _finite_official(metrics.official)
+        if reason:
+            flags.append(f"{reference.path or name}: {reason}; official score 0")
     ci = bootstrap_ci(measure[rows], gap[rows], sub, n_resamples=bootstrap, seed=seed) if bootstrap else {}
     return TaskScore(name, len(ids), len(rows), official, reason,
                      metrics.official_pairs, metrics.robust, metrics.kendall_tau,
                      metrics.granulated, metrics.sign_error, ci, tuple(flags))
 
 
-def _official(value: float | None, reason: str | None, failed: list[str]) -> tuple[float | None, str | None]:
-    """The reported official score and why it is missing (failed models first: the grid is then partial)."""
-    if failed:
-        return None, f"{len(failed)} model(s) without a finite prediction"
-    if value is None:
-        return None, reason
+def _grid_problem(grid: Grid) -> str | None:
+    """Why the task's grid is invalid for the official score, or None."""
+    try:
+        grid.check_complete()
+    except InvalidGrid as exc:
+        return str(exc)
+    return None
+
+
+def _finite_official(value: float) -> tuple[float | None, str | None]:
+    """The official score to report, or None and why: the 2020 code could return nan or inf."""
     if math.isnan(value):
         return None, ("the 2020 scorer gives nan: some bins are empty (hyperparameter value "
                       "strings that collide, or spelled unlike possible_values)")

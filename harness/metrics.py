@@ -6,21 +6,25 @@ uses the models' hyperparameters (a `Grid`) to condition or to group.
 
 * `official_score` — the 2020 competition's conditional mutual information,
   reproduced exactly, quirks included (Jiang et al., "NeurIPS 2020 Competition:
-  Predicting Generalization in Deep Learning", arXiv:2012.07976, §3).
+  Predicting Generalization in Deep Learning", arXiv:2012.07976).
 * `robust_cmi` — the same idea defined properly: ties excluded, bins weighted
   by their number of pairs, conditioning sets of size 0, 1 and 2, incomplete
   grids allowed.
 * `kendall_tau` and `granulated_kendall` (Ψ) — Jiang et al., "Fantastic
-  Generalization Measures and Where to Find Them", ICLR 2020, §4.
+  Generalization Measures and Where to Find Them", ICLR 2020, arXiv:1912.02178.
 * `sign_error` — Dziugaite et al., "In Search of Robust Measures of
-  Generalization", NeurIPS 2020, §3.
+  Generalization", NeurIPS 2020, arXiv:2010.11924.
 * `bootstrap_ci` — percentile bootstrap intervals for the robust metrics.
 * `score_all` — all of the above but the bootstrap, sharing the pair counts.
 
 Pure numpy: no TensorFlow and no scipy (``scipy.stats`` alone takes over a
 second to import, and scoring must start in well under one). Pairs are counted
 with ``np.bincount`` over integer bin codes, never with Python loops over pairs,
-in row chunks so that 10,000 models (10^8 ordered pairs) need bounded memory.
+in row chunks so that 10,000 models (10^8 ordered pairs) need bounded memory:
+the pair types (1 byte a pair, kept up to ``_TYPE_CACHE_PAIRS`` pairs, about
+11,500 models), one chunk of bin codes, and count tables of up to
+``_TABLE_ENTRIES`` entries (more only for a hyperparameter pair whose single
+value of the first needs more: ``8 |V_a| |V_b|^2`` entries).
 """
 
 from __future__ import annotations
@@ -88,7 +92,7 @@ class Grid:
     def __post_init__(self) -> None:
         k = len(self.names)
         if len(self.possible_values) != k or len(self.label_strings) != k:
-            raise ValueError("names, possible_values and label_strings must have one entry per hyperparameter")
+            raise ValueError("names, possible_values and label_strings need one entry per hyperparameter")
         for name, arr in (("levels", self.levels), ("labels", self.labels)):
             if arr.ndim != 2 or arr.shape[1] != k or not np.issubdtype(arr.dtype, np.integer):
                 raise ValueError(f"{name} must be an integer array of shape (n_models, {k}), got {arr.shape}")
@@ -145,7 +149,7 @@ class Grid:
         """
         levels = np.asarray(levels)
         if levels.ndim != 2 or not np.issubdtype(levels.dtype, np.integer):
-            raise ValueError(f"levels must be a 2-D integer array, got shape {levels.shape} of {levels.dtype}")
+            raise ValueError(f"levels must be a 2-D integer array, got {levels.dtype} of shape {levels.shape}")
         levels = levels.astype(np.intp)
         k = levels.shape[1]
         names = tuple(names) if names is not None else tuple(f"h{h}" for h in range(k))
@@ -194,6 +198,8 @@ class Grid:
             if outside.size:
                 i = int(outside[0])
                 value = self.label_strings[h][self.labels[i, h]]
+                if value == _ABSENT_LABEL:
+                    raise InvalidGrid(f"model {self._id(i)}: no value for hyperparameter {name!r}")
                 raise InvalidGrid(f"model {self._id(i)}: hyperparameter {name!r} = {value} "
                                   f"is not among its possible_values")
         total = math.prod(len(p) for p in self.possible_values)
@@ -221,7 +227,8 @@ class Grid:
 
 
 def _find(known: list[Any], value: Any, extra: list[Any]) -> int:
-    """Index of ``value`` in ``known`` (by ``==``), else ``len(known)`` + its index in ``extra`` (appended)."""
+    """Index of ``value`` in ``known`` (by ``==``), else ``len(known)`` + its index in ``extra``
+    (appended to it if new)."""
     for pool, offset in ((known, 0), (extra, len(known))):
         try:
             return offset + pool.index(value)
@@ -350,8 +357,12 @@ def official_score(measure: Any, gap: Any, grid: Grid) -> float:
     discards the pairs before it. Fewer than two hyperparameters give +inf
     (the minimum over no pairs). A value in [0, 1] otherwise, up to rounding
     (the 1e-12 inside the entropy lets a perfect measure score 1 + O(1e-12)).
+    A tie counts as "not greater" in both orders, so where gaps tie the
+    score is *not* invariant under negating the measure (robust CMI is); and
+    where every bin holds one pair (two hyperparameters, one model per
+    combination) every I and H is 0 up to the 1e-12, and the score is 0.
 
-    Reference: Jiang et al., arXiv:2012.07976, §3; the competition's
+    Reference: Jiang et al., arXiv:2012.07976; the competition's
     ``scoring_program/mutual_information.py``.
     """
     return _fold_min(official_pair_scores(measure, gap, grid).values())
@@ -374,7 +385,8 @@ def robust_cmi(measure: Any, gap: Any, grid: Grid) -> RobustCMI:
     with ``I_b`` and ``H_b`` the mutual information and the entropy of G in
     the bin (plain ``0 log 0 = 0``, no smoothing). nan where ``H(G | U) = 0``.
     Sets of size 0, 1 and 2 are all reported; the headline is the minimum over
-    size 2 (Jiang et al., ICLR 2020, §4: "K(μ) = min over |S| = 2"). Defined on
+    size 2, as in Jiang et al., arXiv:1912.02178 (the minimum over pairs of
+    hyperparameters of the normalized conditional mutual information). Defined on
     incomplete grids. Unchanged by any strictly monotone transform of the
     measure, including negation.
     """
@@ -401,7 +413,7 @@ def kendall_tau(measure: Any, gap: Any) -> float:
 
 
 def granulated_kendall(measure: Any, gap: Any, grid: Grid) -> GranulatedKendall:
-    """Granulated Kendall's coefficient Ψ (Jiang et al., ICLR 2020, Eq. 4).
+    """Granulated Kendall's coefficient Ψ (Jiang et al., ICLR 2020, arXiv:1912.02178).
 
     For hyperparameter ``k``, the models are grouped by the values of every
     *other* hyperparameter; each group varies only in ``k``. With τ_b within
@@ -429,7 +441,7 @@ def _granulated(stats: list[dict[str, np.ndarray]], names: Sequence[str]) -> Gra
 def sign_error(measure: Any, gap: Any, grid: Grid) -> SignError:
     """Sign-error of the measure on pairs of models that differ in exactly one hyperparameter.
 
-    Dziugaite et al., NeurIPS 2020, §3: for such a pair ``(i, j)``::
+    Dziugaite et al., NeurIPS 2020, arXiv:2010.11924: for such a pair ``(i, j)``::
 
         err(i, j) = (1 - sign(m_i - m_j) sign(g_i - g_j)) / 2
 
@@ -485,7 +497,7 @@ def bootstrap_ci(measure: Any, gap: Any, grid: Grid, *, n_resamples: int = 200,
     Each resample draws ``n`` models with replacement (``numpy.random.default_rng(seed)``)
     and recomputes the statistics; the interval is the ``(1 - confidence)/2``
     and ``(1 + confidence)/2`` percentiles of the defined values (Efron &
-    Tibshirani, "An Introduction to the Bootstrap", 1993, §13.3). A drawn
+    Tibshirani, "An Introduction to the Bootstrap", 1993, ch. 13). A drawn
     model's copies are tied with each other, which robust CMI excludes and
     τ_b and Ψ handle as ties. The official score is not bootstrapped: a
     resample is not a complete grid, on which it is undefined.
@@ -669,12 +681,14 @@ class _RobustSums:
 
     def __init__(self) -> None:
         self.sums: dict[tuple[int, ...], list[float]] = {}
+        self.keys: set[tuple[int, ...]] = set()   # every set added so far
         self._keys: list[tuple[int, ...]] = []
         self._tables: list[np.ndarray] = []
         self._size = 0
 
     def add(self, key: tuple[int, ...], counts: np.ndarray) -> None:
         table = counts.reshape(-1, 4)
+        self.keys.add(key)
         self._keys.append(key)
         self._tables.append(table)
         self._size += table.size
@@ -780,72 +794,86 @@ def _scan(m: np.ndarray, g: np.ndarray, grid: Grid, *, official: bool,
           robust: bool) -> tuple[dict[tuple[str, str], float], RobustCMI | None]:
     """Count the pairs once per unordered pair of hyperparameters; derive official and robust CMI.
 
-    ``official`` requires a complete grid (checked by the caller).
+    ``official`` requires a complete grid (checked by the caller). The
+    official score(a, b) takes the fast path (counting by value indices) when
+    the 2020 string keys are in one-to-one correspondence with them, else
+    `_official_by_keys`.
     """
     types = _PairTypes(m, g)
     k = grid.n_hparams
-    sizes = grid.n_levels
-    fast: dict[tuple[int, int], bool] = {}
+    fast: dict[tuple[int | None, int | None], bool] = {}
     if official:
         canonical = [grid._canonical(h) for h in range(k)]
         for a, b in itertools.permutations(range(k), 2):
             fast[a, b] = (canonical[a] and canonical[b]
                           and not _keys_collide(grid.possible_values[a], grid.possible_values[b]))
-    scores: dict[tuple[int, int], float] = {}
-    sums = _RobustSums()
-    single: dict[int, np.ndarray] = {}
-    zeros = np.zeros(grid.n_models, dtype=np.intp)
-
-    def column(h: int | None) -> tuple[np.ndarray, int]:
-        return (zeros, 1) if h is None else (grid.levels[:, h], sizes[h])
-
     pairs: list[tuple[int | None, int | None]] = list(itertools.combinations(range(k), 2))
-    if robust and k < 2:
+    if robust and k < 2:   # a placeholder hyperparameter with one value gives sizes 0 and 1
         pairs = [(0, None)] if k == 1 else [(None, None)]
+    scores: dict[tuple[int | None, int | None], float] = {}
+    sums = _RobustSums() if robust else None
     for a, b in pairs:
-        want_ab, want_ba = fast.get((a, b), False), fast.get((b, a), False)
-        if not (robust or want_ab or want_ba):
-            continue
-        (la, na), (lb, nb) = column(a), column(b)
-        mi_ab, h_ab, mi_ba, h_ba = _Running(), _Running(), _Running(), _Running()
-        two_way = True
-        first_a = np.zeros((na, na, 4), dtype=np.int64)
-        first_b = np.zeros((nb, nb, 4), dtype=np.int64)
-        for x0, x1, counts in _pair_blocks(types, la, na, lb, nb):
-            two_way = two_way and (x0, x1) == (0, na)
-            if want_ab or want_ba:
-                merged = counts[..., :4] + counts[..., 4:]
-                if want_ab:
-                    _add_bins(merged, mi_ab, h_ab)
-                if want_ba and two_way:
-                    _add_bins(merged.transpose(2, 3, 0, 1, 4), mi_ba, h_ba)
-            if robust:
-                valid = counts[..., :4]
-                if a is not None and b is not None:
-                    sums.add((a, b), valid)
-                first_a[x0:x1] += valid.sum(axis=(2, 3))
-                first_b += valid.sum(axis=(0, 1))
-        if want_ba and not two_way:
-            for _, _, counts in _pair_blocks(types, lb, nb, la, na):
-                _add_bins(counts[..., :4] + counts[..., 4:], mi_ba, h_ba)
-        n_bins = (na * nb) ** 2
-        if want_ab:
-            scores[a, b] = _ratio_of_means(mi_ab, h_ab, n_bins)
-        if want_ba:
-            scores[b, a] = _ratio_of_means(mi_ba, h_ba, n_bins)
-        if robust and not single:
-            sums.add((), first_a.sum(axis=(0, 1)))
-        if robust:
-            for h, table in ((a, first_a), (b, first_b)):
-                if h is not None and h not in single:
-                    single[h] = table
-                    sums.add((h,), table)
+        if robust or fast.get((a, b)) or fast.get((b, a)):
+            scores.update(_scan_pair(types, grid, a, b, fast, sums))
     official_scores = {}
     if official:
         for a, b in itertools.permutations(range(k), 2):
             value = scores[a, b] if fast[a, b] else _official_by_keys(types, grid, a, b)
             official_scores[grid.names[a], grid.names[b]] = value
-    return official_scores, (_robust_result(grid, sums) if robust else None)
+    return official_scores, (_robust_result(grid, sums) if sums is not None else None)
+
+
+def _scan_pair(types: _PairTypes, grid: Grid, a: int | None, b: int | None,
+               fast: Mapping[tuple[int | None, int | None], bool],
+               sums: _RobustSums | None) -> dict[tuple[int | None, int | None], float]:
+    """One pass over the pairs for hyperparameters ``a`` and ``b`` (None: a placeholder).
+
+    Returns the official score(a, b) and score(b, a) where ``fast`` asks for
+    them; adds the robust sums of the sets {a, b}, {a}, {b} and {} (each once).
+    """
+    (la, na), (lb, nb) = (_column(grid, h) for h in (a, b))
+    want_ab, want_ba = fast.get((a, b), False), fast.get((b, a), False)
+    mi_ab, h_ab, mi_ba, h_ba = _Running(), _Running(), _Running(), _Running()
+    one_block = True
+    first_a = np.zeros((na, na, 4), dtype=np.int64)
+    first_b = np.zeros((nb, nb, 4), dtype=np.int64)
+    for x0, x1, counts in _pair_blocks(types, la, na, lb, nb):
+        one_block = one_block and (x0, x1) == (0, na)
+        if want_ab or want_ba:
+            merged = counts[..., :4] + counts[..., 4:]   # the 2020 scorer ignores ties
+            if want_ab:
+                _add_bins(merged, mi_ab, h_ab)
+            if want_ba and one_block:   # (b, a) lists the same bins in another order
+                _add_bins(merged.transpose(2, 3, 0, 1, 4), mi_ba, h_ba)
+        if sums is not None:
+            valid = counts[..., :4]
+            if a is not None and b is not None:
+                sums.add((a, b), valid)
+            first_a[x0:x1] += valid.sum(axis=(2, 3))
+            first_b += valid.sum(axis=(0, 1))
+    if want_ba and not one_block:
+        for _, _, counts in _pair_blocks(types, lb, nb, la, na):
+            _add_bins(counts[..., :4] + counts[..., 4:], mi_ba, h_ba)
+    if sums is not None:
+        if () not in sums.keys:
+            sums.add((), first_a.sum(axis=(0, 1)))
+        for h, table in ((a, first_a), (b, first_b)):
+            if h is not None and (h,) not in sums.keys:
+                sums.add((h,), table)
+    n_bins = (na * nb) ** 2
+    out = {}
+    if want_ab:
+        out[a, b] = _ratio_of_means(mi_ab, h_ab, n_bins)
+    if want_ba:
+        out[b, a] = _ratio_of_means(mi_ba, h_ba, n_bins)
+    return out
+
+
+def _column(grid: Grid, h: int | None) -> tuple[np.ndarray, int]:
+    """Levels of hyperparameter ``h`` and their number; one level for the placeholder None."""
+    if h is None:
+        return np.zeros(grid.n_models, dtype=np.intp), 1
+    return grid.levels[:, h], grid.n_levels[h]
 
 
 def _add_bins(counts: np.ndarray, mi: _Running, h: _Running) -> None:

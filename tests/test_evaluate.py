@@ -189,8 +189,25 @@ def test_a_duplicated_grid_is_flagged(toy_data, gaps, tmp_path):
     report = evaluate_predictions({"toy_data": {**gaps, "18": 0.3}}, tmp_path / "ref", bootstrap=0)
     task = report.task("toy_data")
     assert task.official is None
-    assert task.official_reason.startswith("duplicated grid: 1 hyperparameter combination(s) appear more than once")
+    assert task.official_reason.startswith(
+        "duplicated grid: 1 hyperparameter combination(s) appear more than once")
     assert task.n_scored == 19 and task.robust is not None
+
+
+def test_an_official_score_the_2020_code_gives_as_nan_is_flagged(toy_data, gaps, tmp_path):
+    """num_layers values 1, 11, 3: "1"+"11" == "11"+"1", so bins collide and stay empty; the last
+    ordered pair, (activation_function, num_layers), is nan, so the 2020 result is nan."""
+    def layers_1_11_3(configs):
+        for entry in configs.values():
+            spec = entry["hparams"]["num_layers"]
+            spec["possible_values"] = [1, 11, 3]
+            spec["current_value"] = {2: 11}.get(spec["current_value"], spec["current_value"])
+    configs = copy_reference(toy_data, tmp_path / "ref", edit=layers_1_11_3)
+    report = evaluate_predictions({"toy_data": gaps}, tmp_path / "ref", bootstrap=0)
+    task = report.task("toy_data")
+    assert task.official is None and task.official_reason.startswith("the 2020 scorer gives nan")
+    assert report.problems == [f"{configs}: {task.official_reason}; official score 0"]
+    assert task.robust.headline == pytest.approx(1.0, abs=1e-12)
 
 
 def test_predictions_for_an_unknown_task_are_a_warning(toy_data, gaps, tmp_path, capsys):

@@ -497,7 +497,14 @@ def test_duplicated_grid_is_invalid():
 
 def test_value_outside_possible_values_is_invalid():
     grid = Grid.from_hparams([{"A": 1}, {"A": 5}], {"A": [1, 2]}, ids=["0", "1"])
-    with pytest.raises(InvalidGrid, match=r"^model 1: hyperparameter 'A' = 5 is not among its possible_values$"):
+    with pytest.raises(InvalidGrid, match=r"^model 1: hyperparameter 'A' = 5 is not among its "
+                                          r"possible_values$"):
+        grid.check_complete()
+
+
+def test_a_missing_hyperparameter_is_invalid():
+    grid = Grid.from_hparams([{"A": 1, "B": 0}, {"A": 2}], {"A": [1, 2], "B": [0]}, ids=["0", "1"])
+    with pytest.raises(InvalidGrid, match=r"^model 1: no value for hyperparameter 'B'$"):
         grid.check_complete()
 
 
