@@ -86,6 +86,19 @@ def _echo_run_summary(result) -> None:
         click.echo(f"{result.failed} model(s) failed: reasons in {result.out_dir / 'run.jsonl'}")
 
 
+def _run(submission: Path, data: Path, out: Path, config):
+    from harness.runner import run_submission
+
+    try:
+        result = run_submission(submission, data, out, config)
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: {out} keeps every finished model; run the same command again to resume",
+                   err=True)
+        raise
+    _echo_run_summary(result)
+    return result
+
+
 @cli.command()
 @click.argument("submission", type=click.Path(path_type=Path))
 @click.option("--data", required=True, type=click.Path(path_type=Path), help="Root of the tasks to run on.")
@@ -97,9 +110,7 @@ def predict(submission: Path, data: Path, out: Path, **options) -> None:
     Writes OUT/<task>.predict and OUT/run.jsonl (one record per model). Never
     reads reference data. Started again with the same --out, it resumes.
     """
-    from harness.runner import run_submission
-
-    _echo_run_summary(run_submission(submission, data, out, _run_config(**options)))
+    _run(submission, data, out, _run_config(**options))
 
 
 @cli.command()
@@ -117,12 +128,11 @@ def score(submission: Path, data: Path | None, out: Path | None, **options) -> N
     task's official score is 0, as in the original competition).
     """
     from harness.evaluate import evaluate_dir, format_table
-    from harness.runner import default_zoo, run_submission
+    from harness.runner import default_zoo
 
     data = data or default_zoo()
     out = out or Path("results") / (submission.stem if submission.is_file() else submission.resolve().name)
-    result = run_submission(submission, data, out, _run_config(**options))
-    _echo_run_summary(result)
+    _run(submission, data, out, _run_config(**options))
     report = evaluate_dir(out, data, out)
     click.echo(format_table(report))
     for line in report.warnings:
@@ -147,7 +157,8 @@ def check(submission: Path, data: Path | None, time_limit: float, memory_mb: int
     """Check SUBMISSION quickly: import it in the sandbox, read its signature, run it on one model."""
     from harness.runner import check_submission, default_zoo
 
-    config = _run_config(1, "", time_limit, memory_mb, 1024, no_sandbox, keras2, (), progress=False)
+    config = _run_config(workers=1, gpus="", time_per_model=time_limit, memory_mb=memory_mb, max_threads=1024,
+                         no_sandbox=no_sandbox, keras2=keras2, tasks=(), progress=False)
     report = check_submission(submission, data or default_zoo(), config)
     record = report.record
 
@@ -259,6 +270,145 @@ def zoo_estimate(spec: Path, sample: int, jobs: int, tasks: tuple[str, ...]) -> 
                    f"{e.total_seconds / 60:>10.1f} min")
     total = sum(e.total_seconds for e in estimates) / jobs
     click.echo(f"extrapolated build time with --jobs {jobs}: {total / 60:.0f} min")
+
+
+# --- leaderboard, official run in containers, pack (harness.leaderboard, .official, .pack)
+
+
+def _scoring_options(command):
+    """Options of the scoring half shared by `leaderboard` and `official`."""
+    options = [
+        click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+                     help="Folder for OUT/<submission>/ results, leaderboard.csv/.md and report.html."),
+        click.option("--rerun", is_flag=True, help="Run every submission again, even where OUT has its results."),
+        click.option("--bootstrap", default=200, show_default=True, type=click.IntRange(min=0),
+                     help="Bootstrap resamples per task for the confidence intervals (0: none)."),
+        click.option("--seed", default=0, show_default=True, type=int, help="Seed of the bootstrap."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _report_progress(entries):
+    return click.progressbar(entries, label="report", file=sys.stderr,
+                             item_show_func=lambda e: e.name if e else None)
+
+
+def _echo_leaderboard(board) -> None:
+    from harness.leaderboard import LEADERBOARD_CSV, LEADERBOARD_MD
+    from harness.report import REPORT_HTML
+
+    click.echo(f"{'rank':>4}  {'submission':<28} {'official':>9}  status")
+    for e in board.entries:
+        official = "-" if e.overall_official is None else f"{e.overall_official:.4f}"
+        status = f"not scored: {e.error}" if e.error else (
+            f"{e.failed_models} model(s) failed" if e.failed_models else "ok")
+        click.echo(f"{e.rank if e.rank is not None else '-':>4}  {e.name:<28} {official:>9}  {status}")
+    out = board.out_dir
+    click.echo(f"wrote {out / LEADERBOARD_CSV}, {out / LEADERBOARD_MD}, {out / REPORT_HTML}")
+
+
+@cli.command()
+@click.argument("submissions", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--data", type=click.Path(path_type=Path),
+              help="Root of the tasks (default: the zoo shipped in model_zoo/default).")
+@_scoring_options
+@_run_options
+def leaderboard(submissions: tuple[Path, ...], data: Path | None, out: Path, rerun: bool, bootstrap: int,
+                seed: int, **options) -> None:
+    """Score every SUBMISSION (folders or .zip files), rank them, and write a report.
+
+    Each submission's results go to OUT/<name>/ (named from its metadata
+    file's `name:` line, else its folder or zip); results already there for
+    the same submission, data and limits are reused unless --rerun. A
+    submission that fails gets a row saying why; the others are still ranked.
+    Writes OUT/leaderboard.csv (full provenance), OUT/leaderboard.md and
+    OUT/report.html (self-contained, with plots).
+    """
+    from harness.leaderboard import run_leaderboard
+    from harness.runner import default_zoo
+
+    board = run_leaderboard(list(submissions), data or default_zoo(), out, _run_config(**options), rerun=rerun,
+                            bootstrap=bootstrap, seed=seed, log=lambda line: click.echo(line, err=True),
+                            progress=_report_progress)
+    _echo_leaderboard(board)
+
+
+@cli.command()
+@click.argument("submissions", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--data", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Split root of the tasks: DATA/input_data and DATA/reference_data.")
+@_scoring_options
+@click.option("--engine", type=click.Choice(["docker", "podman", "container-check"]), default="docker",
+              show_default=True, help="What runs the containers.")
+@click.option("--image", default="pgdl", show_default=True, help="Image built from the Dockerfile (docker, podman).")
+@click.option("--docker-gpus", metavar="SPEC", help="Passed as --gpus to the prediction container, e.g. all.")
+@click.option("--context", type=click.Path(file_okay=False, path_type=Path),
+              help="container-check: the folder with the Dockerfile (default: this checkout).")
+@click.option("--tool", type=click.Path(dir_okay=False, path_type=Path),
+              help="container-check: its path (default: ../shared/tools/container-check beside the checkout).")
+@click.option("--workers", default=1, show_default=True, help="CPU worker processes per prediction container.")
+@click.option("--gpus", default="", metavar="0,1,...", help="GPUs inside the prediction container, one worker each.")
+@click.option("--time-per-model", default=300.0, show_default=True, metavar="SECONDS",
+              help="Wall-time limit per model.")
+@click.option("--memory-mb", default=8192, show_default=True, help="Memory limit of a worker's process tree.")
+@click.option("--max-threads", default=1024, show_default=True, help="Thread limit of a worker.")
+@click.option("--keras2", is_flag=True, help="Run the submissions under Keras 2 (tf_keras).")
+def official(submissions: tuple[Path, ...], data: Path, out: Path, rerun: bool, bootstrap: int, seed: int,
+             engine: str, image: str, docker_gpus: str | None, context: Path | None, tool: Path | None,
+             workers: int, gpus: str, time_per_model: float, memory_mb: int, max_threads: int,
+             keras2: bool) -> None:
+    """The official run: each SUBMISSION predicted in one container and scored in another.
+
+    The prediction container has no network and sees only the tasks' input
+    side and the submission (read-only); the scoring container sees only the
+    predictions and the reference side. Then ranks them and writes the
+    leaderboard and report as `pgdl leaderboard` does. Build the image first:
+    `docker build -t pgdl .` (GPU: add --build-arg TF_PACKAGE='tensorflow[and-cuda]').
+    """
+    from harness.official import ContainerCheckEngine, DockerEngine, run_official
+
+    repo = Path(__file__).resolve().parent.parent
+    if engine == "container-check":
+        runner = ContainerCheckEngine(tool or repo.parent / "shared" / "tools" / "container-check", context or repo)
+    else:
+        runner = DockerEngine(image, engine, docker_gpus)
+    config = _run_config(workers, gpus, time_per_model, memory_mb, max_threads, True, keras2, ())
+    board = run_official(list(submissions), data, out, runner, config, bootstrap=bootstrap, seed=seed,
+                         rerun=rerun, log=lambda line: click.echo(line, err=True), progress=_report_progress)
+    _echo_leaderboard(board)
+
+
+@cli.command()
+@click.argument("submission", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="The zip to write (default: ./<name>.zip).")
+@click.option("--data", type=click.Path(path_type=Path),
+              help="Tasks for the check (default: the zoo shipped in model_zoo/default).")
+@click.option("--no-check", is_flag=True, help="Write the zip without running the check.")
+@click.option("--time-limit", default=60.0, show_default=True, metavar="SECONDS",
+              help="Check: limit for importing the submission, and for the one model.")
+@click.option("--memory-mb", default=8192, show_default=True, help="Check: memory limit.")
+@click.option("--no-sandbox", is_flag=True, help="Check without bubblewrap (trusted code only).")
+@click.option("--keras2", is_flag=True, help="Check under Keras 2 (tf_keras).")
+def pack(submission: Path, out: Path | None, data: Path | None, no_check: bool, time_limit: float,
+         memory_mb: int, no_sandbox: bool, keras2: bool) -> None:
+    """Check SUBMISSION (as `pgdl check`), then write the zip the official run accepts.
+
+    The zip has complexity.py at its root and no caches (__pycache__, *.pyc),
+    .DS_Store or hidden files; the same files always give the same zip.
+    """
+    from harness.pack import human_size, pack_submission
+
+    config = _run_config(1, "", time_limit, memory_mb, 1024, no_sandbox, keras2, (), progress=False)
+    result = pack_submission(submission, out, data_root=data, config=config, check=not no_check)
+    if result.check is not None:
+        record = result.check.record
+        click.echo(f"check ok: {record.task}/model_{record.model} gave {record.value:.6g} "
+                   f"in {record.seconds:.2f} s ({result.check.plan})")
+    shown = ", ".join(result.files[:10]) + (", ..." if len(result.files) > 10 else "")
+    click.echo(f"wrote {result.path} ({len(result.files)} file(s), {human_size(result.size)}): {shown}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -383,11 +383,8 @@ def _run_one(path: Path, name: str, dest: Path, data_root: str | Path, reference
              base: Provenance, config: RunConfig, *, rerun: bool, bootstrap: int, seed: int) -> Entry:
     try:
         provenance = replace(base, submission_sha256=submission_checksum(path))
-        previous = Provenance.read(dest / PROVENANCE)
-        reused = not rerun and previous is not None and previous.same_predictions(provenance)
+        reused = prepare_result_dir(dest, provenance, rerun=rerun)
         if not reused:
-            if rerun or previous is not None or _holds_other_submission(dest, provenance.submission_sha256):
-                clear_result_dir(dest)
             run_submission(path, data_root, dest, config)
         score_results(dest, references, bootstrap=bootstrap, seed=seed)
         atomic_write_text(dest / PROVENANCE, provenance.to_json())
@@ -395,6 +392,23 @@ def _run_one(path: Path, name: str, dest: Path, data_root: str | Path, reference
     except HarnessError as exc:
         records = tuple(sorted(read_run_log(dest / RUN_LOG).values(), key=record_order))
         return Entry(name, str(path), dest, error=str(exc), records=records)
+
+
+def prepare_result_dir(dest: Path, provenance: Provenance, *, rerun: bool = False) -> bool:
+    """Whether ``dest`` holds a finished result with this provenance (to reuse as it is).
+
+    Otherwise ``dest`` is made ready for a run: emptied of earlier results
+    when ``rerun``, when they were made under another provenance, or when
+    they belong to another submission; an interrupted run of the same
+    submission is left for the runner to resume.
+    """
+    previous = Provenance.read(dest / PROVENANCE)
+    if not rerun and previous is not None and previous.same_predictions(provenance):
+        return True
+    if rerun or previous is not None or _holds_other_submission(dest, provenance.submission_sha256):
+        clear_result_dir(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    return False
 
 
 def _holds_other_submission(dest: Path, digest: str) -> bool:

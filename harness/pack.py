@@ -19,14 +19,13 @@ check leaves no zip behind.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
-
 from harness.errors import HarnessError
-from harness.runner import CheckReport, RunConfig, check_submission
+from harness.runner import CheckReport, RunConfig, check_submission, default_zoo
 from harness.submission import ENTRY_FILE, open_submission
 
 #: Names skipped wherever they appear.
@@ -119,21 +118,22 @@ def pack_submission(submission: str | Path, out: str | Path | None = None, *,
         raise HarnessError(f"{dest}: the output must be a .zip file")
     with tempfile.TemporaryDirectory(prefix="pgdl-pack-") as scratch:
         opened = open_submission(source, scratch)
-        files = submission_files(opened.root)
+        files = [(name, path) for name, path in submission_files(opened.root)
+                 if path.resolve() != dest.resolve()]  # an earlier zip written into the folder itself
         if ENTRY_FILE not in {name for name, _ in files}:
             raise HarnessError(f"{source}: {ENTRY_FILE} is not a regular file at its top level")
         staged = Path(scratch) / dest.name
         write_zip(files, staged)
         report = _check(staged, data_root, config) if check else None
         dest.parent.mkdir(parents=True, exist_ok=True)
-        with _replacing(dest) as tmp:
-            tmp.write_bytes(staged.read_bytes())
+        tmp = dest.with_name(f".{dest.name}.tmp")
+        shutil.copyfile(staged, tmp)
+        tmp.chmod(0o644)
+        os.replace(tmp, dest)
     return PackResult(dest, tuple(name for name, _ in files), dest.stat().st_size, report)
 
 
 def _check(archive: Path, data_root: str | Path | None, config: RunConfig) -> CheckReport:
-    from harness.runner import default_zoo
-
     report = check_submission(archive, data_root if data_root is not None else default_zoo(), config)
     if not report.ok:
         record = report.record
@@ -142,36 +142,13 @@ def _check(archive: Path, data_root: str | Path | None, config: RunConfig) -> Ch
     return report
 
 
-class _replacing:
-    """Write to a temporary file beside ``dest``, renamed over it on success."""
-
-    def __init__(self, dest: Path) -> None:
-        self.dest = dest
-
-    def __enter__(self) -> Path:
-        fd, name = tempfile.mkstemp(dir=self.dest.parent, prefix=f".{self.dest.name}.", suffix=".tmp")
-        os.close(fd)
-        self.tmp = Path(name)
-        return self.tmp
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        if exc_type is None:
-            self.tmp.chmod(0o644)
-            os.replace(self.tmp, self.dest)
-        else:
-            self.tmp.unlink(missing_ok=True)
-
-
 def human_size(size: int) -> str:
-    """``1536`` -> ``"1.5 KiB"``."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+    """A byte count for people: ``512`` -> ``"512 B"``, ``1536`` -> ``"1.5 KiB"``."""
+    if size < 1024:
+        return f"{size} B"
+    value = size / 1024
+    for unit in ("KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
         value /= 1024
-    raise AssertionError("unreachable")
-
-
-def _iter_members(path: str | Path) -> Iterator[str]:
-    with zipfile.ZipFile(path) as zf:
-        yield from zf.namelist()
+    return f"{value:.1f} GiB"

@@ -37,6 +37,7 @@ like a local run.
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import io
 import logging
 import math
@@ -124,12 +125,13 @@ class Unit:
 @dataclass(frozen=True)
 class UnitResult:
     """What a unit returns to the driver: its records, the run's import failure if it hit one
-    (``(status, message)``), the tail of its worker's output and the node it ran on."""
+    (``(status, message)``), the tail of its worker's output, the node and Ray worker process it ran in."""
 
     records: tuple[RunRecord, ...]
     import_failure: tuple[str, str] | None
     log: bytes
     node: str
+    pid: int | None = None
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,7 @@ def connect(address: str | None) -> None:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no network at run time: no usage report
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 logging_level=logging.WARNING)
+                 logging_level=logging.ERROR)
     except (ConnectionError, ValueError, RuntimeError, TimeoutError) as exc:
         where = address or "the local Ray instance"
         raise HarnessError(f"cannot connect to Ray at {where}: {_first_line(exc)}") from None
@@ -212,10 +214,14 @@ def pack_trees(entries: Sequence[tuple[Path, str]]) -> bytes:
         for source, name in entries:
             if not source.is_dir():
                 raise HarnessError(f"{source}: not a folder")
-            tar.add(source, arcname=name, filter=_normalized, recursive=False)
-            for path in sorted(source.rglob("*")):
-                tar.add(path, arcname=f"{name}/{path.relative_to(source).as_posix()}",
-                        filter=_normalized, recursive=False)
+            for dirpath, dirnames, filenames in os.walk(source):  # does not follow links
+                dirnames.sort()
+                folder = Path(dirpath)
+                arcdir = "/".join((name, *folder.relative_to(source).parts))
+                tar.add(folder, arcname=arcdir, filter=_normalized, recursive=False)
+                for fname in sorted(filenames + [d for d in dirnames if (folder / d).is_symlink()]):
+                    tar.add(folder / fname, arcname=f"{arcdir}/{fname}", filter=_normalized,
+                            recursive=False)
     return buffer.getvalue()
 
 
@@ -274,7 +280,7 @@ def run_unit(unit: Unit, payload: _Payload, source: _TaskSource) -> UnitResult:
             session.stop()
         failure = context.import_failure()
         log = session.log_path.read_bytes()[-_LOG_LIMIT:] if session.log_path.is_file() else b""
-    return UnitResult(records, (failure.status, failure.message) if failure else None, log, node)
+    return UnitResult(records, (failure.status, failure.message) if failure else None, log, node, os.getpid())
 
 
 def _task_input(source: _TaskSource) -> Path:
@@ -391,7 +397,8 @@ class RayPool:
                                f"{type(exc).__name__}: {_first_line(exc)}") from None
 
     def _write_log(self, unit: Unit, result: UnitResult) -> None:
-        header = f"=== unit {unit.index} ({unit.name}) on Ray node {result.node or '?'} ===\n".encode()
+        header = (f"=== unit {unit.index} ({unit.name}) on Ray node {result.node or '?'} "
+                  f"(Ray worker pid {result.pid}) ===\n").encode()
         with open(self.context.log_dir / f"worker-{unit.index}.log", "ab") as log:
             log.write(header + result.log)
 
@@ -468,18 +475,27 @@ class LoopbackCluster:
         return self
 
     def stop(self) -> None:
-        """SIGTERM each node's process group, then SIGKILL what is left after a few seconds."""
+        """SIGTERM every process of the cluster, then SIGKILL what is left after 3 seconds."""
         import signal
         import time
 
-        for group in self.groups:
-            _signal_group(group, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(_group_alive(g) for g in self.groups):
+        pids = self.pids()
+        for pid in pids:
+            _signal(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 3  # gcs_server and raylet may ignore SIGTERM
+        while time.monotonic() < deadline and any(_running(pid) for pid in pids):
             time.sleep(0.2)
-        for group in self.groups:
-            _signal_group(group, signal.SIGKILL)
+        for pid in pids:
+            _signal(pid, signal.SIGKILL)
         self.groups = []
+
+    def pids(self) -> list[int]:
+        """The cluster's processes: those of the nodes' process groups and their descendants
+        (Ray puts each worker process in a group of its own)."""
+        from harness.sandbox import tree_pids
+
+        leaders = [pid for pid, (_, group) in _process_table().items() if group in self.groups]
+        return sorted({p for pid in leaders for p in tree_pids(pid)})
 
     def __enter__(self) -> "LoopbackCluster":
         return self.start()
@@ -494,7 +510,7 @@ class LoopbackCluster:
         ip = self.node_ip(index)
         temp = self.root / f"node{index}"
         temp.mkdir(parents=True, exist_ok=True)
-        first_worker_port = 20000 + (self.port % 200) * 200 + index * 100
+        first_worker_port = 20000 + (self.port % 60) * 200 + index * 100  # below the ephemeral ports
         args = [sys.executable, "-m", "ray.scripts.scripts", "start", "--node-ip-address", ip,
                 "--num-cpus", str(self.cpus_per_node), "--num-gpus", "0",
                 "--object-store-memory", str(self.object_store_mb << 20), "--temp-dir", str(temp),
@@ -505,8 +521,9 @@ class LoopbackCluster:
                 "--runtime-env-agent-port", str(_free_port()), "--metrics-export-port", str(_free_port()),
                 "--min-worker-port", str(first_worker_port), "--max-worker-port", str(first_worker_port + 99)]
         if index == 0:
-            args += ["--head", "--port", str(self.port), "--include-dashboard", "false",
-                     "--ray-client-server-port", str(_free_port())]
+            args += ["--head", "--port", str(self.port), "--include-dashboard", "false"]
+            if importlib.util.find_spec("grpc") is not None:  # else no Ray Client server (port 10001)
+                args += ["--ray-client-server-port", str(_free_port())]
         else:
             args += ["--address", self.address]
         env = {**os.environ, **self.env}
@@ -532,16 +549,28 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _signal_group(group: int, sig: int) -> None:
+def _process_table() -> dict[int, tuple[str, int]]:
+    """Every process of this machine: pid -> (state, process group), from ``/proc/<pid>/stat``."""
+    table = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # state, ppid, pgrp, ...
+        except (OSError, IndexError):
+            continue
+        table[int(stat.parent.name)] = (fields[0], int(fields[2]))
+    return table
+
+
+def _signal(pid: int, sig: int) -> None:
     try:
-        os.killpg(group, sig)
+        os.kill(pid, sig)
     except ProcessLookupError:
         pass
 
 
-def _group_alive(group: int) -> bool:
+def _running(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie waiting to be reaped does not)."""
     try:
-        os.killpg(group, 0)
-        return True
-    except ProcessLookupError:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
         return False

@@ -89,12 +89,14 @@ def png_data_uri(fig: Figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def scatter_figure(points: Sequence[ModelPoint], names: Sequence[str]) -> Figure:
-    """Measure (x) against gap (y) for the scored models, one panel per hyperparameter.
+def scatter_figure(points: Sequence[ModelPoint], grid: Mapping[str, Sequence[Any]]) -> Figure:
+    """Measure (x) against gap (y) for the scored models, one panel per hyperparameter of ``grid``.
 
     In the panel of hyperparameter ``h`` each point is coloured by the model's
-    value of ``h`` (a legend maps colours to values).
+    value of ``h``; the legend lists the values in ``grid[h]``'s order (its
+    ``possible_values``), values outside it last.
     """
+    names = list(grid)
     scored = [p for p in points if p.value is not None]
     panels = max(len(names), 1)
     cols = min(panels, 3)
@@ -111,7 +113,7 @@ def scatter_figure(points: Sequence[ModelPoint], names: Sequence[str]) -> Figure
         if name is None:
             ax.scatter(x, y, s=18)
         else:
-            _coloured_scatter(ax, x, y, [p.hparams.get(name) for p in scored], name)
+            _coloured_scatter(ax, x, y, [p.hparams.get(name) for p in scored], name, grid[name])
         ax.set_xlabel("measure")
         ax.set_ylabel("generalization gap")
         ax.grid(alpha=0.3)
@@ -120,10 +122,13 @@ def scatter_figure(points: Sequence[ModelPoint], names: Sequence[str]) -> Figure
     return fig
 
 
-def _coloured_scatter(ax: Any, x: np.ndarray, y: np.ndarray, values: Sequence[Any], name: str) -> None:
-    distinct = sorted({_label(v) for v in values}, key=natural_key)
-    cmap = colormaps[_QUALITATIVE if len(distinct) <= 10 else _SEQUENTIAL]
+def _coloured_scatter(ax: Any, x: np.ndarray, y: np.ndarray, values: Sequence[Any], name: str,
+                      possible: Sequence[Any]) -> None:
+    order = [_label(v) for v in possible]
     labels = [_label(v) for v in values]
+    distinct = [v for v in dict.fromkeys(order) if v in labels] + \
+        sorted(set(labels) - set(order), key=natural_key)
+    cmap = colormaps[_QUALITATIVE if len(distinct) <= 10 else _SEQUENTIAL]
     for k, label in enumerate(distinct):
         mask = np.array([lab == label for lab in labels], dtype=bool)
         colour = cmap(k if len(distinct) <= 10 else k / max(len(distinct) - 1, 1))
@@ -153,8 +158,8 @@ def heatmap_figure(pairs: Mapping[tuple[str, str], float | None], names: Sequenc
     ax = fig.subplots()
     finite = matrix[np.isfinite(matrix)]
     vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
-    image = ax.imshow(np.ma.masked_invalid(matrix), cmap=_SEQUENTIAL, vmin=0.0, vmax=vmax)
-    image.cmap.set_bad("#dddddd")
+    image = ax.imshow(np.ma.masked_invalid(matrix), cmap=colormaps[_SEQUENTIAL].with_extremes(bad="#dddddd"),
+                      vmin=0.0, vmax=vmax)
     fig.colorbar(image, ax=ax, shrink=0.8, label="score(a, b)")
     ax.set_xticks(range(k), names, rotation=30, ha="right")
     ax.set_yticks(range(k), names)
@@ -296,7 +301,7 @@ def _task_section(entry: "Entry", result: "TaskResult", reference: Reference) ->
     parts = [f'<section class="task" id="{_anchor(entry.name + "--" + result.task)}">',
              f"<h3>{_e(label)}</h3>", _task_metrics(result)]
     if sum(p.value is not None for p in points):
-        parts.append(_figure(scatter_figure(points, names), "scatter",
+        parts.append(_figure(scatter_figure(points, reference.grid), "scatter",
                              f"{label}: measure against gap, coloured by each hyperparameter"))
     else:
         parts.append('<p class="error">no model was scored: nothing to plot</p>')

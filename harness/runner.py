@@ -240,9 +240,11 @@ def check_submission(submission: str | Path, data_root: str | Path,
             record = session.run(_Job(task.name, ids[0]))
         finally:
             session.stop()
-        start = session.started
-        return CheckReport(sub.name, config.sandbox, start and start.tensorflow_seconds,
-                           start and start.import_seconds, start and start.plan, record)
+        started = session.started
+        if started is None:
+            return CheckReport(sub.name, config.sandbox, None, None, None, record)
+        return CheckReport(sub.name, config.sandbox, started.tensorflow_seconds, started.import_seconds,
+                           started.plan, record)
 
 
 # --- internals ---------------------------------------------------------------
@@ -384,6 +386,9 @@ class _Session:
         with open(self.log_path, "ab") as log:
             log.write(f"=== worker {serial} (slot {self.slot}) starting ===\n".encode())
         self.worker = WorkerProcess.start(command, self._env(), wrap=wrap, log_path=self.log_path)
+        if context.cancelled.is_set():  # the run ended while this worker was being launched
+            self.stop()
+            raise HarnessError("run cancelled")
         self.worker.send({"op": "init", "submission_dir": program_dir, "tasks": tasks,
                           "threads": config.threads_per_worker(), "keras2": config.keras2})
         hello = self._expect("hello", Limits(config.startup_seconds, config.memory_mb << 20, config.max_threads))

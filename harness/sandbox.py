@@ -146,9 +146,9 @@ class SandboxLayout:
                 b.bind(str(host), f"{base}/model_{model_id}")
             b.bind(str(task.train_dir), f"{base}/dataset_1/train")
         b.add("--remount-ro", "/", "--chdir", SUBMISSION_DIR)
-        if self.uid is not None:
+        if self.uid is not None:  # kept only until the worker has switched to its own user id
             b.add("--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID")
-        else:
+        elif os.geteuid() == 0:  # unprivileged bwrap grants no capabilities in the first place
             b.add("--cap-drop", "ALL")
         return b.args
 
@@ -305,6 +305,7 @@ class WorkerProcess:
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      pass_fds=(fd_in, fd_out, *extra_fds), start_new_session=True)
         self._tail = b""
+        self.launchers = 0
         self._log = threading.Thread(target=self._copy_output, args=(log_path, log_limit), daemon=True)
         self._log.start()
         self._buffer = b""
@@ -336,6 +337,8 @@ class WorkerProcess:
             for fd in (to_worker_r, from_worker_w, *extra):
                 os.close(fd)
         worker._send_fd, worker._recv_fd = to_worker_w, from_worker_r
+        # bwrap's own two processes (outside and pid 1 inside) are not the worker's to count.
+        worker.launchers = 2 if wrap is not None else 0
         return worker
 
     @property
@@ -369,10 +372,10 @@ class WorkerProcess:
                 self.kill()
                 return Reply("memory", detail=f"used {usage.rss_bytes >> 20} MiB, over the "
                                               f"{limits.memory_bytes >> 20} MiB limit", seconds=now - start)
-            if usage.threads > limits.max_threads:
+            if usage.threads - self.launchers > limits.max_threads:
                 self.kill()
-                return Reply("threads", detail=f"ran {usage.threads} threads and processes, over the "
-                                               f"limit of {limits.max_threads}", seconds=now - start)
+                return Reply("threads", detail=f"ran {usage.threads - self.launchers} threads and processes, "
+                                               f"over the limit of {limits.max_threads}", seconds=now - start)
             ready, _, _ = select.select([self._recv_fd], [], [], min(poll, deadline - now))
             if ready and not self._read_more():
                 self._reap()

@@ -123,16 +123,17 @@ def safe_unzip(archive: str | Path, dest: str | Path, *, max_bytes: int = MAX_UN
             members = zf.infolist()
             if len(members) > MAX_MEMBERS:
                 raise SubmissionError(f"{archive}: more than {MAX_MEMBERS} files")
-            budget = [max_bytes, max_bytes]
             dest.mkdir(parents=True, exist_ok=True)
+            written = 0
             for info in members:
-                _extract_member(zf, info, dest, archive, budget)
+                written += _extract_member(zf, info, dest, archive, max_bytes - written, max_bytes)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError) as exc:
         raise SubmissionError(f"{archive}: cannot unpack ({exc})") from None
 
 
 def _extract_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, archive: Path,
-                    budget: list[int]) -> None:
+                    allowance: int, limit: int) -> int:
+    """Extract one member, at most ``allowance`` bytes of it; the number of bytes written."""
     name = info.filename.replace("\\", "/")
     parts = PurePosixPath(name).parts
     if name.startswith("/") or (parts and parts[0].endswith(":")) or ".." in parts:
@@ -141,19 +142,21 @@ def _extract_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, arch
     if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
         raise SubmissionError(f"{archive}: member {info.filename!r} is a link or special file")
     if not parts or parts[0] in _SKIPPED:
-        return
+        return 0
     target = dest.joinpath(*parts)
     if info.is_dir():
         target.mkdir(parents=True, exist_ok=True)
-        return
+        return 0
     target.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
     with zf.open(info) as src, open(target, "wb") as out:
         while chunk := src.read(1 << 20):
-            budget[0] -= len(chunk)
-            if budget[0] < 0:
-                raise SubmissionError(f"{archive}: unpacks to more than {budget[1]} bytes")
+            written += len(chunk)
+            if written > allowance:
+                raise SubmissionError(f"{archive}: unpacks to more than {limit} bytes")
             out.write(chunk)
     target.chmod(0o755 if (info.external_attr >> 16) & stat.S_IXUSR else 0o644)
+    return written
 
 
 def _entry_folder(source: Path, root: Path) -> Path:

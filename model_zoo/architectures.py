@@ -11,8 +11,10 @@ Learning", arXiv:2012.07976):
   channels doubling per block, then ``Flatten`` and a dense head
   (``Dense(2 * width)`` + ``Dense(classes)``).
 * ``nin`` (tasks 2, 6 and 9; Lin et al., "Network in Network", 2014): blocks of a
-  3x3 ``Conv2D`` and two 1x1 ``Conv2D``, ``MaxPooling2D`` between blocks, then
-  a 1x1 ``Conv2D(classes)`` and ``GlobalAveragePooling2D`` as the classifier.
+  3x3 ``Conv2D`` and two 1x1 ``Conv2D``, each followed by batch norm and ReLU,
+  ``MaxPooling2D`` between blocks, then a 1x1 ``Conv2D(classes)`` and
+  ``GlobalAveragePooling2D`` as the classifier. (Without batch norm, the narrow
+  members of a small zoo barely trained in 40 epochs: cross-entropy still 0.6-1.1.)
 * ``allconv_bn`` (tasks 4 and 5; Springenberg et al., "Striving for Simplicity:
   the All Convolutional Net", 2015, with batch norm): blocks of two
   ``Conv2D(width)`` -> ``BatchNormalization`` -> ``Activation('relu')``, the
@@ -74,7 +76,10 @@ def nin(width: int, depth: int, dropout: float, num_classes: int) -> list[Layer]
     for block in range(depth):
         if block:
             layers.append(_max_pool())
-        layers += [_conv(width, 3), _conv(width, 1), _conv(width, 1), _dropout(dropout)]
+        for kernel in (3, 1, 1):
+            layers += [_conv(width, kernel, activation=None), {"layer_name": "BatchNormalization"},
+                       {"layer_name": "Activation", "activation": "relu"}]
+        layers.append(_dropout(dropout))
     return layers + [_conv(num_classes, 1, activation=None),
                      {"layer_name": "GlobalAveragePooling2D"}]
 

@@ -50,6 +50,7 @@ import shutil
 import time
 import zlib
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -436,6 +437,9 @@ def _run_pool(pending: list[ModelJob], jobs: int) -> Iterator[ModelResult]:
         try:
             for future in as_completed(futures):
                 yield future.result()
+        except BrokenProcessPool:
+            raise HarnessError("a training worker died (out of memory, or killed); "
+                               "run the same command again to resume") from None
         except BaseException:
             for future in futures:
                 future.cancel()

@@ -326,3 +326,30 @@ def test_sample_examples_is_seeded_and_balances_classes_on_request():
     assert np.bincount(yb).tolist() == [15, 15]
     everything, _ = M.sample_examples(dataset, 1000)
     np.testing.assert_array_equal(everything, x)
+
+
+NIN_LIKE = [{"layer_name": "Conv2D", "filters": 2, "kernel_size": 1, "use_bias": False},
+            {"layer_name": "BatchNormalization"},
+            {"layer_name": "Activation", "activation": "relu"},
+            {"layer_name": "Conv2D", "filters": 3, "kernel_size": 1},
+            {"layer_name": "GlobalAveragePooling2D"}]
+
+
+def test_early_features_take_a_conv_block_after_its_normalization_and_activation():
+    model = make_model(NIN_LIKE, [4, 4, 1])
+    model.layers[0].kernel.assign(np.array([1.0, -1.0], np.float32).reshape(1, 1, 1, 2))
+    x = np.random.default_rng(0).normal(size=(3, 4, 4, 1)).astype(np.float32)
+    # batch norm at initialization divides by sqrt(1 + 1e-3); the 4x4 max-pool
+    # over a 4x4 map is the maximum of each channel
+    flat = x.reshape(3, 16)
+    expected = np.stack([flat.max(axis=1), (-flat).max(axis=1)], axis=1) / math.sqrt(1.001)
+    np.testing.assert_allclose(M.early_features(model, x), np.maximum(expected, 0), rtol=1e-5)
+
+
+def test_penultimate_features_are_the_input_of_the_last_kernel_layer():
+    model = make_model(NIN_LIKE, [4, 4, 1])
+    x = np.random.default_rng(0).normal(size=(3, 4, 4, 1)).astype(np.float32)
+    (activation,) = M.layer_outputs(model, x, [2])
+    np.testing.assert_allclose(M.penultimate_features(model, x), activation.reshape(3, 32))
+    linear = one_hot_classifier(HAND_KERNEL)
+    np.testing.assert_array_equal(M.penultimate_features(linear, HAND_X), HAND_X)

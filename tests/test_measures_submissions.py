@@ -12,6 +12,7 @@ import pytest
 import numpy as np
 
 from harness.loading import build_model, dataset_from_arrays, load_model, training_dataset
+from harness.submission import OFFERED, plan_call
 from harness.testing import make_tiny_task
 
 SUBMISSIONS = sorted(p for p in (Path(__file__).resolve().parents[1] / "sample_submissions").iterdir()
@@ -62,8 +63,9 @@ def test_there_are_at_least_twenty_sample_submissions():
 def test_sample_submission_has_metadata_and_a_documented_measure(folder):
     lines = (folder / "metadata").read_text().splitlines()
     assert any(line.startswith("description: ") and len(line) > 20 for line in lines)
-    doc = load_complexity(folder).__doc__
-    assert "Source:" in doc and "Cost:" in doc
+    module = load_complexity(folder)
+    assert "Source:" in module.__doc__ and "Cost:" in module.__doc__
+    assert set(plan_call(module.complexity).extras) <= set(OFFERED)
 
 
 @pytest.mark.parametrize("kind", ["tiny_mlp", "tiny_cnn"])

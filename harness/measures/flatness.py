@@ -144,7 +144,7 @@ def pacbayes_sigma(model, x: np.ndarray, y: np.ndarray, *, magnitude_aware: bool
 
 
 def sharpness_alpha(model, x: np.ndarray, y: np.ndarray, *, magnitude_aware: bool = False,
-                    max_drop: float = MAX_DROP, steps: int = 20, start: float | None = None,
+                    max_drop: float = MAX_DROP, steps: int = 10, start: float | None = None,
                     rtol: float = 0.02, max_evals: int = 40, eps: float = MAGNITUDE_EPS) -> float:
     """Sharpness ``alpha'``: the largest box half-width whose worst-case
     perturbation (found by ``steps`` projected sign-gradient ascent steps on

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from harness.errors import HarnessError
 from harness.measures.data import accuracy, predict_logits, softmax
 from harness.measures.margins import margins
 
@@ -45,11 +46,19 @@ def first_kernel_layer(model) -> int:
     return next(i for i, layer in enumerate(model.layers) if hasattr(layer, "kernel"))
 
 
+_POINTWISE = ("BatchNormalization", "Activation", "ReLU", "LeakyReLU")
+
+
 def early_features(model, x: np.ndarray, pool: int = 4) -> np.ndarray:
-    """Flattened output of the first Dense/convolution layer (after its
-    activation). Feature maps are max-pooled over ``pool x pool`` windows
-    (the whole map when smaller), as Natekar & Sharma do."""
-    (h,) = layer_outputs(model, x, [first_kernel_layer(model)])
+    """Flattened output of the first Dense/convolution layer, taken after the
+    BatchNormalization and Activation layers that directly follow it (so a
+    ``Conv2D -> BatchNormalization -> Activation`` block counts as one layer).
+    Feature maps are max-pooled over ``pool x pool`` windows (the whole map
+    when smaller), as Natekar & Sharma do."""
+    index = first_kernel_layer(model)
+    while index + 1 < len(model.layers) and type(model.layers[index + 1]).__name__ in _POINTWISE:
+        index += 1
+    (h,) = layer_outputs(model, x, [index])
     if h.ndim == 4:
         size = min(pool, h.shape[1], h.shape[2])
         h = tf.nn.max_pool2d(h, ksize=size, strides=size, padding="VALID").numpy()
@@ -102,6 +111,8 @@ def mixup_inputs(x: np.ndarray, y: np.ndarray, *, per_class: int = 100, lam: flo
     """Same-class mixup ``lam x_i + (1 - lam) x_j`` of random pairs of each
     class, with the pair's (shared) label (Zhang et al. 2018, "mixup")."""
     i, j = same_class_pairs(y, per_class, np.random.default_rng(seed))
+    if len(i) == 0:
+        raise HarnessError("mixup needs two training examples of one class; the sample has none")
     return (lam * x[i] + (1 - lam) * x[j]).astype(np.float32), y[i]
 
 
@@ -228,8 +239,14 @@ def augmentation_sensitivity(model, x: np.ndarray, *, seed: int = 0,
 
 
 def penultimate_features(model, x: np.ndarray) -> np.ndarray:
-    """Flattened input of the last layer (the latent representation)."""
-    (h,) = layer_outputs(model, x, [len(model.layers) - 2])
+    """The latent representation: the flattened input of the last Dense or
+    convolution layer (the inputs themselves for a single-layer network).
+    For networks ending in a 1x1 convolution and global pooling (NiN,
+    all-convolutional) this is the feature map before the class maps."""
+    last = max(i for i, layer in enumerate(model.layers) if hasattr(layer, "kernel"))
+    if last == 0:
+        return np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    (h,) = layer_outputs(model, x, [last - 1])
     return h.reshape(len(h), -1)
 
 

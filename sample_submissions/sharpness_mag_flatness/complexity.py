@@ -9,6 +9,6 @@ over num_examples examples.
 from harness.measures import sample_examples, sharpness_mag_flatness
 
 
-def complexity(model, dataset, seed=0, num_examples=500, steps=20):
+def complexity(model, dataset, seed=0, num_examples=256, steps=10):
     x, y = sample_examples(dataset, num_examples, seed=seed)
     return sharpness_mag_flatness(model, x, y, steps=steps)

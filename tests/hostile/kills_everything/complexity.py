@@ -1,4 +1,4 @@
-"""Hostile: on model 1, SIGKILLs its parent, then every process it is allowed to signal."""
+"""Hostile: on model 1, SIGKILLs its parent, then every process it is allowed to signal (but itself)."""
 import os
 import signal
 
@@ -15,7 +15,7 @@ def complexity(model, dataset, model_id):
         except OSError as exc:
             print("kill -1", exc)
         for pid in range(2, 4096):
-            if pid != os.getpid():
+            if not os.path.exists(f"/proc/self/task/{pid}"):  # a thread id would hit this process
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:

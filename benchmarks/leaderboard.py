@@ -1,0 +1,170 @@
+"""Run every sample submission on a zoo and write the baseline table for the README.
+
+    .venv/bin/python benchmarks/leaderboard.py                  # default zoo, 1 worker
+    .venv/bin/python benchmarks/leaderboard.py --workers 2 --only path_norm --only db_mixup
+
+Each submission under ``sample_submissions/`` is run and scored with
+`harness.leaderboard.run_leaderboard` (sandboxed, as ``pgdl leaderboard``
+does; finished results in ``--runs`` are reused unless ``--rerun``), which also
+writes its own ``leaderboard.md``/``.csv``/``report.html`` there. This script
+then writes ``--out`` (default ``benchmarks/results/leaderboard.md``): the
+overall ranking with each measure's family and time per model, the per-task
+metrics, and the mean official score of each family, so that the table in the
+README is produced by the harness rather than typed in.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import click
+
+from harness import __version__
+from harness.errors import HarnessError
+from harness.leaderboard import Entry, Leaderboard, run_leaderboard
+from harness.runner import RunConfig
+
+REPO = Path(__file__).resolve().parents[1]
+SUBMISSIONS = REPO / "sample_submissions"
+FAMILIES = ("weights", "output", "flatness", "representation")
+
+
+def sample_submissions(only: Sequence[str] = ()) -> list[Path]:
+    """The sample submission folders (those holding ``complexity.py``), by name."""
+    folders = sorted(p for p in SUBMISSIONS.iterdir() if (p / "complexity.py").is_file())
+    if only:
+        unknown = set(only) - {p.name for p in folders}
+        if unknown:
+            raise click.BadParameter(f"no sample submission named {', '.join(sorted(unknown))}")
+        folders = [p for p in folders if p.name in only]
+    return folders
+
+
+def family(entry: Entry) -> str:
+    """The ``family:`` line of the submission's ``metadata`` file ("-" when absent)."""
+    meta = Path(entry.source) / "metadata"
+    for line in meta.read_text().splitlines() if meta.is_file() else []:
+        key, _, value = line.partition(":")
+        if key.strip() == "family":
+            return value.strip()
+    return "-"
+
+
+def seconds_per_model(entry: Entry) -> tuple[float | None, float | None]:
+    """Median and maximum time of the ``complexity`` call over the models that succeeded."""
+    times = [r.measure_seconds for r in entry.records if r.status == "ok" and r.measure_seconds is not None]
+    return (statistics.median(times), max(times)) if times else (None, None)
+
+
+def fmt(value: float | None, scale: float = 1.0, digits: int = 2) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value * scale:.{digits}f}"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    def line(cells: Sequence[Any]) -> str:
+        return "| " + " | ".join(str(c) for c in cells) + " |"
+    return [line(header), line(["---"] * len(header))] + [line(r) for r in rows]
+
+
+def overview(board: Leaderboard) -> list[str]:
+    header = ["rank", "measure", "family", "official", "robust CMI", "tau", "Psi", "sign-error",
+              "s/model (median)", "s/model (max)", "failed"]
+    rows = []
+    for e in board.entries:
+        median, worst = seconds_per_model(e)
+        rows.append([e.rank or "-", e.name, family(e), fmt(e.overall_official),
+                     fmt(e.mean("robust_cmi"), digits=3), fmt(e.mean("kendall_tau"), digits=3),
+                     fmt(e.mean("psi"), digits=3), fmt(e.mean("sign_error"), digits=3),
+                     fmt(median), fmt(worst), "not scored" if e.error else e.failed_models])
+    return table(header, rows)
+
+
+def problems(board: Leaderboard) -> list[str]:
+    """One line per submission that was not scored or had failed models."""
+    lines = []
+    for e in board.entries:
+        failed = [r for r in e.records if r.status != "ok"]
+        if e.error:
+            lines.append(f"- {e.name}: not scored: {e.error}")
+        elif failed:
+            lines.append(f"- {e.name}: {len(failed)} model(s) failed, e.g. {failed[0].task}/"
+                         f"model_{failed[0].model}: {failed[0].status}: {failed[0].message}")
+    return lines
+
+
+def per_task(board: Leaderboard, task: str) -> list[str]:
+    header = ["measure", "official", "robust CMI", "tau", "Psi", "sign-error", "models scored"]
+    rows = []
+    for e in board.entries:
+        t = next((t for t in e.tasks if t.task == task), None)
+        if t is None:
+            rows.append([e.name] + ["-"] * 6)
+            continue
+        rows.append([e.name, fmt(t.official, 100.0), fmt(t.robust_cmi, digits=3),
+                     fmt(t.kendall_tau, digits=3), fmt(t.psi, digits=3), fmt(t.sign_error, digits=3),
+                     f"{t.n_scored}/{t.n_models}"])
+    return table(header, rows)
+
+
+def by_family(board: Leaderboard) -> list[str]:
+    header = ["family", "measures", "mean official", "best measure", "best official"]
+    rows = []
+    for fam in FAMILIES:
+        members = [e for e in board.entries if family(e) == fam and e.overall_official is not None]
+        if not members:
+            continue
+        best = max(members, key=lambda e: e.overall_official)
+        rows.append([fam, len(members), fmt(statistics.mean(e.overall_official for e in members)),
+                     best.name, fmt(best.overall_official)])
+    return table(header, rows)
+
+
+def markdown(board: Leaderboard, command: str) -> str:
+    parts = ["# Baseline measures on the default zoo", "",
+             f"Produced by `{command}` (pgdl-harness {__version__}); tasks: {', '.join(board.tasks)}; "
+             f"input data sha256 `{board.data_sha256[:12]}`.",
+             "Official: 100 x the 2020 conditional mutual information (overall: mean over tasks); "
+             "robust CMI, tau, Psi and sign-error: means over tasks (SPEC §3). "
+             "s/model: wall time of the `complexity` call inside the sandboxed worker.", "",
+             "## Ranking", ""] + overview(board)
+    parts += ["", "## By family", ""] + by_family(board)
+    for task in board.tasks:
+        parts += ["", f"## Task {task}", ""] + per_task(board, task)
+    if problems(board):
+        parts += ["", "## Problems", ""] + problems(board)
+    return "\n".join(parts) + "\n"
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=REPO / "model_zoo" / "default", show_default=True, help="Root of the tasks.")
+@click.option("--runs", type=click.Path(file_okay=False, path_type=Path),
+              default=REPO / "results" / "baselines", show_default=True,
+              help="Where each submission's run and scores are kept (reused between calls).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              default=REPO / "benchmarks" / "results" / "leaderboard.md", show_default=True,
+              help="The Markdown table to write.")
+@click.option("--workers", type=int, default=1, show_default=True, help="CPU worker processes.")
+@click.option("--only", multiple=True, help="Only this sample submission (repeatable).")
+@click.option("--task", "tasks", multiple=True, help="Only this task (repeatable).")
+@click.option("--rerun", is_flag=True, help="Run again even where results can be reused.")
+def main(data: Path, runs: Path, out: Path, workers: int, only: tuple[str, ...], tasks: tuple[str, ...],
+         rerun: bool) -> None:
+    """Run every sample submission on a zoo and write a Markdown table of the results."""
+    config = RunConfig(workers=workers, progress=True, tasks=tasks or None)
+    try:
+        board = run_leaderboard(sample_submissions(only), data, runs, config, rerun=rerun, log=click.echo)
+    except HarnessError as exc:
+        raise click.ClickException(str(exc)) from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = "python benchmarks/leaderboard.py " + " ".join(sys.argv[1:])
+    out.write_text(markdown(board, command.strip()))
+    click.echo(f"wrote {out} (and {runs}/leaderboard.md, report.html)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,265 @@
+"""The official run: each submission's two halves in two containers, then the leaderboard.
+
+As in the 2020 competition, a submission is run by an *ingestion* container
+and scored by a separate *scoring* container, both from the image of the
+repository's ``Dockerfile``:
+
+* prediction: no network; mounted read-only the tasks' input side at
+  ``/data/input_data`` and the submission at ``/submission``, writable only
+  ``/output``; no reference data anywhere. It runs ``pgdl predict --no-sandbox``:
+  the container is the sandbox, and the harness still enforces the per-model
+  time and memory limits.
+* scoring: no network; mounted read-only the predictions at ``/predictions``
+  and the reference side at ``/data/reference_data``, writable only
+  ``/scores``. It runs ``pgdl evaluate``.
+
+The data root must be in the split layout (``ROOT/input_data`` and
+``ROOT/reference_data``): in the combined layout the reference would sit
+inside the prediction container's mount. Results land where
+`harness.leaderboard` puts them (``OUT/<name>/``), each container's output in
+``OUT/<name>/container-{predict,evaluate}.log``, and the leaderboard, Markdown
+and report are written as by ``pgdl leaderboard``.
+
+Engines: `DockerEngine` (``docker run``; ``binary="podman"`` for podman) runs
+a built image; `ContainerCheckEngine` builds the Dockerfile and runs each
+container with ``container-check`` (podman build + bubblewrap), for machines
+without a container engine, such as CI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Protocol, Sequence
+
+from harness import __version__
+from harness.errors import HarnessError
+from harness.evaluate import SCORES_JSON, SCORES_TXT
+from harness.leaderboard import (PROVENANCE, Entry, Leaderboard, Log, Provenance, prepare_result_dir,
+                                 data_checksum, load_entry, name_submissions, rank_entries, reference_checksum,
+                                 reference_data, submission_checksum, write_leaderboard)
+from harness.records import RUN_LOG, atomic_write_text, read_run_log, record_order
+from harness.runner import RunConfig, input_tasks
+
+INPUT_DATA = "/data/input_data"
+REFERENCE_DATA = "/data/reference_data"
+SUBMISSION = "/submission"
+OUTPUT = "/output"
+PREDICTIONS = "/predictions"
+SCORES = "/scores"
+#: The image's virtual environment first (container-check does not apply the image's ENV).
+IMAGE_PATH = "/opt/pgdl/bin:/usr/local/bin:/usr/bin:/bin"
+SCORING_DIR = "scoring"
+STAGING_DIR = ".staging"
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A host path seen inside a container at ``target``."""
+
+    source: Path
+    target: str
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
+class ContainerStep:
+    """One container: its name (``predict`` or ``evaluate``), what it sees, and its command."""
+
+    name: str
+    mounts: tuple[Mount, ...]
+    command: tuple[str, ...]
+
+
+class Engine(Protocol):
+    """Turns a `ContainerStep` into the command line that runs it."""
+
+    def argv(self, step: ContainerStep) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class DockerEngine:
+    """``docker run`` (or ``podman run``) of a built image, locked down.
+
+    Every container: ``--network none``, a read-only root with a ``/tmp``
+    tmpfs, no capabilities, no privilege gain, and the invoking user's ids
+    (so that results belong to whoever runs the driver). ``gpus`` is passed
+    as ``--gpus`` to the prediction container (e.g. ``"all"``; then give
+    ``RunConfig.gpus`` to use them).
+    """
+
+    image: str = "pgdl"
+    binary: str = "docker"
+    gpus: str | None = None
+
+    def argv(self, step: ContainerStep) -> list[str]:
+        args = [self.binary, "run", "--rm", "--network", "none", "--read-only", "--tmpfs", "/tmp:exec",
+                "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+                "--user", f"{os.getuid()}:{os.getgid()}", "--env", "HOME=/tmp"]
+        for m in step.mounts:
+            args += ["--mount", f"type=bind,source={m.source.resolve()},target={m.target}"
+                     + (",readonly" if m.read_only else "")]
+        if self.gpus and step.name == "predict":
+            args += ["--gpus", self.gpus]
+        return args + [self.image, *step.command]
+
+
+@dataclass(frozen=True)
+class ContainerCheckEngine:
+    """``container-check``: build ``context``'s Dockerfile, run the step in the image under bubblewrap.
+
+    The image is built anew for every step (container-check keeps no image),
+    so this engine suits checks, not big runs.
+    """
+
+    tool: Path
+    context: Path
+
+    def argv(self, step: ContainerStep) -> list[str]:
+        args = [str(self.tool), "--context", str(self.context)]
+        for m in step.mounts:
+            args += ["--bind", f"{m.source.resolve()}:{m.target}" + (":ro" if m.read_only else "")]
+        return args + ["--", "env", f"PATH={IMAGE_PATH}", "HOME=/tmp", "TF_CPP_MIN_LOG_LEVEL=2",
+                       "PYTHONDONTWRITEBYTECODE=1", *step.command]
+
+
+def prediction_step(submission: Path, input_root: Path, out_dir: Path, config: RunConfig) -> ContainerStep:
+    """The ingestion container: ``pgdl predict --no-sandbox`` on ``/data`` (input side only).
+
+    ``submission`` is a folder (mounted as ``/submission``) or a zip alone in
+    its folder (that folder is mounted, so nothing else may lie in it).
+    """
+    source, target = (submission, SUBMISSION) if submission.is_dir() else \
+        (submission.parent, f"{SUBMISSION}/{submission.name}")
+    command = ["pgdl", "predict", target, "--data", "/data", "--out", OUTPUT, "--no-sandbox",
+               "--workers", str(config.workers), "--time-per-model", f"{config.time_per_model:g}",
+               "--memory-mb", str(config.memory_mb), "--max-threads", str(config.max_threads)]
+    if config.gpus:
+        command += ["--gpus", ",".join(map(str, config.gpus))]
+    if config.keras2:
+        command.append("--keras2")
+    return ContainerStep("predict", (Mount(input_root, INPUT_DATA), Mount(source, SUBMISSION),
+                                     Mount(out_dir, OUTPUT, read_only=False)), tuple(command))
+
+
+def scoring_step(pred_dir: Path, reference_root: Path, scores_dir: Path, *, bootstrap: int = 200,
+                 seed: int = 0) -> ContainerStep:
+    """The scoring container: ``pgdl evaluate`` of ``/predictions`` against ``/data`` (reference side only)."""
+    command = ("pgdl", "evaluate", PREDICTIONS, "--reference", "/data", "--out", SCORES,
+               "--bootstrap", str(bootstrap), "--seed", str(seed))
+    return ContainerStep("evaluate", (Mount(pred_dir, PREDICTIONS), Mount(reference_root, REFERENCE_DATA),
+                                      Mount(scores_dir, SCORES, read_only=False)), command)
+
+
+def split_roots(data_root: str | Path) -> tuple[Path, Path]:
+    """``(ROOT/input_data, ROOT/reference_data)``; `HarnessError` unless both are folders."""
+    root = Path(data_root)
+    inp, ref = root / "input_data", root / "reference_data"
+    if not (inp.is_dir() and ref.is_dir()):
+        raise HarnessError(f"{root}: the official run needs the split layout (input_data/ and reference_data/ "
+                           f"side by side), so that the prediction container never sees reference data")
+    return inp, ref
+
+
+def run_official(submissions: Sequence[str | Path], data_root: str | Path, out_dir: str | Path,
+                 engine: Engine, config: RunConfig = RunConfig(), *, bootstrap: int = 200, seed: int = 0,
+                 rerun: bool = False, log: Log | None = None, progress: object = None) -> Leaderboard:
+    """Run every submission's two containers with ``engine``, then rank and write the leaderboard.
+
+    A result whose provenance matches (same submission, data, harness
+    version and limits) is not predicted again unless ``rerun``; scoring
+    always runs. Raises `HarnessError` for problems that concern every
+    submission (no split layout, no tasks, a task without reference data).
+    """
+    if not submissions:
+        raise HarnessError("give at least one submission")
+    say = log or (lambda _msg: None)
+    input_root, reference_root = split_roots(data_root)
+    tasks = input_tasks(data_root)
+    references = reference_data(tasks)
+    say(f"checksumming the input data of {len(tasks)} task(s)")
+    base = Provenance(__version__, data_checksum(tasks), reference_checksum(tasks), "", seed,
+                      config.time_per_model, config.memory_mb, config.max_threads, "container", config.keras2,
+                      tuple(t.name for t in tasks))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for index, (path, name, folder) in enumerate(name_submissions(submissions), start=1):
+        say(f"[{index}/{len(submissions)}] {name} ({path})")
+        entry = _official_one(path, name, out / folder, input_root, reference_root, base, engine, config,
+                              bootstrap=bootstrap, seed=seed, rerun=rerun, say=say)
+        say("    done" if entry.error is None else f"    failed: {entry.error}")
+        entries.append(entry)
+    board = Leaderboard(rank_entries(entries), tuple(references), base.data_sha256, out)
+    write_leaderboard(board, references, progress=progress)
+    return board
+
+
+def _official_one(path: Path, name: str, dest: Path, input_root: Path, reference_root: Path, base: Provenance,
+                  engine: Engine, config: RunConfig, *, bootstrap: int, seed: int, rerun: bool,
+                  say: Log) -> Entry:
+    staging = dest.parent / STAGING_DIR / dest.name
+    try:
+        provenance = replace(base, submission_sha256=submission_checksum(path))
+        reused = prepare_result_dir(dest, provenance, rerun=rerun)
+        if not reused:
+            say("    prediction container")
+            _run(engine, prediction_step(_staged(path, staging), input_root, dest, config), dest)
+        scores_dir = dest / SCORING_DIR
+        shutil.rmtree(scores_dir, ignore_errors=True)
+        scores_dir.mkdir()
+        say("    scoring container")
+        # `pgdl evaluate` exits with 2 both for flagged tasks (scores written) and for bad input (none).
+        log_path = _run(engine, scoring_step(dest, reference_root, scores_dir, bootstrap=bootstrap, seed=seed),
+                        dest, accept=(0, 2))
+        if not (scores_dir / SCORES_JSON).is_file():
+            raise HarnessError(f"the evaluate container wrote no scores: {_last_line(log_path)} "
+                               f"(full output: {log_path})")
+        for fname in (SCORES_JSON, SCORES_TXT):
+            os.replace(scores_dir / fname, dest / fname)
+        atomic_write_text(dest / PROVENANCE, provenance.to_json())
+        return load_entry(name, path, dest, provenance, reused=reused)
+    except HarnessError as exc:
+        records = tuple(sorted(read_run_log(dest / RUN_LOG).values(), key=record_order))
+        return Entry(name, str(path), dest, error=str(exc), records=records)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(dest / SCORING_DIR, ignore_errors=True)
+
+
+def _staged(path: Path, staging: Path) -> Path:
+    """The submission for `prediction_step`: a folder as it is; a zip copied alone into the
+    ``staging`` folder (mounting the zip's own folder would show the container whatever lies beside it)."""
+    if path.is_dir():
+        return path
+    if not path.is_file():
+        raise HarnessError(f"{path}: no such file or folder")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    return Path(shutil.copy2(path, staging / f"{path.stem}.zip"))
+
+
+def _run(engine: Engine, step: ContainerStep, dest: Path, accept: tuple[int, ...] = (0,)) -> Path:
+    """Run ``step``, its output to ``dest/container-<name>.log`` (returned). `HarnessError` with the
+    output's last line when the exit status is not in ``accept``."""
+    log_path = dest / f"container-{step.name}.log"
+    argv = engine.argv(step)
+    with open(log_path, "wb") as log:
+        log.write(("$ " + " ".join(argv) + "\n").encode())
+        log.flush()
+        try:
+            status = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT).returncode
+        except OSError as exc:
+            raise HarnessError(f"cannot start the {step.name} container ({argv[0]}: {exc})") from None
+    if status not in accept:
+        raise HarnessError(f"the {step.name} container exited with status {status}: {_last_line(log_path)} "
+                           f"(full output: {log_path})")
+    return log_path
+
+
+def _last_line(path: Path) -> str:
+    lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    return lines[-1] if len(lines) > 1 else "no output"
