@@ -8,11 +8,13 @@ real sandboxed runner:
 * locally, with as many workers as the cluster has CPUs (the same parallelism);
 * on the cluster, once per ``--models-per-unit`` value (0 means the automatic size).
 
-Per-model overhead = (wall time on Ray - wall time locally) / models. It is
-mostly the start of one sandboxed worker (Python, TensorFlow, the submission's
-import) per unit instead of per local worker, plus Ray's own cost per unit,
-which is measured separately with empty Ray tasks. Cluster start and the
-driver's connection are one-off costs, reported apart.
+Per-model overhead = (wall time on Ray - wall time locally) / models. Cost
+per extra unit = (wall time on Ray - wall time locally) x slots / (units -
+slots): a local run starts one worker per slot, a Ray run one per unit. It is
+compared with the start of one sandboxed worker (Python, TensorFlow, the
+submission's import; from `check_submission`) and with Ray's own cost per
+task (empty Ray tasks). Cluster start and the driver's connection are
+one-off costs, reported apart.
 
     .venv/bin/python benchmarks/bench_ray.py [--models 24] [--nodes 2] [--cpus 1] [--models-per-unit 1 4 0]
 """
@@ -28,7 +30,7 @@ import time
 from pathlib import Path
 
 from harness.ray_executor import LoopbackCluster, RayOptions, connect
-from harness.runner import RunConfig, RunResult, run_submission
+from harness.runner import RunConfig, RunResult, check_submission, run_submission
 from harness.testing import make_tiny_task
 
 TRIVIAL = "def complexity(model, dataset):\n    return 1.0\n"
@@ -73,6 +75,8 @@ def main() -> None:
         (submission / "complexity.py").write_text(TRIVIAL)
 
         local, _ = timed_run(submission, tiny.root, root / "local", RunConfig(workers=slots))
+        check = check_submission(submission, tiny.root)
+        worker_start = check.tensorflow_seconds + check.import_seconds
         start = time.perf_counter()
         with LoopbackCluster(root / "cluster", nodes=args.nodes, cpus_per_node=args.cpus) as cluster:
             started = time.perf_counter() - start
@@ -87,18 +91,21 @@ def main() -> None:
                 seconds, result = timed_run(submission, tiny.root, root / f"ray-{size}",
                                             RunConfig(ray=options))
                 units = len({r.worker for r in result.records})
-                rows.append((size or "auto", units, seconds, (seconds - local) / args.models,
+                per_unit = (seconds - local) * slots / (units - slots) if units > slots else float("nan")
+                rows.append((size or "auto", units, seconds, (seconds - local) / args.models, per_unit,
                              statistics.median(r.seconds for r in result.records)))
 
     print(f"{args.models} models; cluster of {args.nodes} node(s) x {args.cpus} CPU(s) on loopback; "
           f"local run with {slots} worker(s)")
     print(f"cluster start {started:.1f} s, driver connect {connected:.1f} s, "
           f"empty Ray task {latency:.2f} ms")
-    print(f"local: {local:.1f} s ({local / args.models * 1000:.0f} ms/model)")
-    print("| models/unit | units | wall (s) | overhead vs local (ms/model) | median model (s) |")
-    print("|---|---|---|---|---|")
-    for size, units, seconds, overhead, median in rows:
-        print(f"| {size} | {units} | {seconds:.1f} | {overhead * 1000:+.0f} | {median:.3f} |")
+    print(f"local: {local:.1f} s ({local / args.models * 1000:.0f} ms/model); one sandboxed worker's "
+          f"start (Python, TensorFlow, import): {worker_start:.1f} s")
+    print("| models/unit | units | wall (s) | overhead vs local (ms/model) | cost per extra unit (s) "
+          "| median model (s) |")
+    print("|---|---|---|---|---|---|")
+    for size, units, seconds, overhead, per_unit, median in rows:
+        print(f"| {size} | {units} | {seconds:.1f} | {overhead * 1000:+.0f} | {per_unit:.1f} | {median:.3f} |")
 
 
 if __name__ == "__main__":

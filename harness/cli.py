@@ -264,12 +264,15 @@ def zoo_estimate(spec: Path, sample: int, jobs: int, tasks: tuple[str, ...]) -> 
 
     estimates = estimate_build(load_spec(spec), sample=sample, jobs=jobs, tasks=list(tasks) or None,
                                progress=True)
-    click.echo(f"{'task':<28} {'models':>6} {'sampled':>7} {'s/model':>8} {'extrapolated':>13}")
+    click.echo(f"{'task':<28} {'models':>6} {'sampled':>7} {'s/model':>8} {'CPU s/model':>11} "
+               f"{'extrapolated':>13}")
     for e in estimates:
         click.echo(f"{e.task:<28} {e.n_models:>6} {len(e.sampled):>7} {e.seconds_per_model:>8.1f} "
-                   f"{e.total_seconds / 60:>10.1f} min")
+                   f"{e.cpu_seconds_per_model:>11.1f} {e.total_seconds / 60:>9.1f} min")
     total = sum(e.total_seconds for e in estimates) / jobs
-    click.echo(f"extrapolated build time with --jobs {jobs}: {total / 60:.0f} min")
+    cpu = sum(e.cpu_seconds_per_model * e.n_models for e in estimates) / jobs
+    click.echo(f"extrapolated build time with --jobs {jobs}: {total / 60:.0f} min at the measured wall "
+               f"time per model; {cpu / 60:.0f} min if each job had a core to itself (CPU time)")
 
 
 # --- leaderboard, official run in containers, pack (harness.leaderboard, .official, .pack)

@@ -517,4 +517,7 @@ def write_leaderboard(board: Leaderboard, references: Mapping[str, Reference], *
     atomic_write_text(out / LEADERBOARD_CSV, leaderboard_csv(board))
     atomic_write_text(out / LEADERBOARD_MD, leaderboard_markdown(board))
     write_report(board, references, out / REPORT_HTML, progress=progress)
-    return [out / LEADERBOARD_CSV, out / LEADERBOARD_MD, out / REPORT_HTML]
+    written = [out / LEADERBOARD_CSV, out / LEADERBOARD_MD, out / REPORT_HTML]
+    for path in written:
+        path.chmod(0o644)  # to be published: readable by all, unlike the private temporary file it was
+    return written

@@ -37,6 +37,7 @@ like a local run.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import importlib.util
 import io
 import logging
@@ -147,10 +148,12 @@ class _Payload:
 
 @dataclass(frozen=True)
 class _TaskSource:
-    """Where a unit finds its task's input side: a shared ``path``, or a shipped tar (``key``, ``box``)."""
+    """Where a unit finds its task's input side: at the absolute path ``shared``, or in the
+    shipped tar (``key``, ``box``). ``origin`` is its path as the driver names it, for messages."""
 
     name: str
-    path: str | None = None
+    origin: str
+    shared: str | None = None
     key: str | None = None
     box: list[Any] | None = None
 
@@ -263,7 +266,8 @@ def run_unit(unit: Unit, payload: _Payload, source: _TaskSource) -> UnitResult:
                            f"{payload.harness_version}: install the same version on every node")
     root = unpack_cached("submissions", payload.submission_digest, payload.submission) / "submission"
     submission = Submission(root, root, payload.submission_name, payload.submission_digest)
-    task = Task(source.name, _task_input(source), None)
+    input_dir = _task_input(source)
+    task = Task(source.name, input_dir, None)
     gpus = [int(g) for g in ray.get_gpu_ids()]
     cores = len(os.sched_getaffinity(0))
     # The runner gives each of `workers` workers cores // workers threads: ask for the unit's share.
@@ -280,13 +284,15 @@ def run_unit(unit: Unit, payload: _Payload, source: _TaskSource) -> UnitResult:
             session.stop()
         failure = context.import_failure()
         log = session.log_path.read_bytes()[-_LOG_LIMIT:] if session.log_path.is_file() else b""
+    if str(input_dir) != source.origin:  # messages name the driver's paths, as in a local run
+        records = tuple(replace(r, message=r.message.replace(str(input_dir), source.origin)) for r in records)
     return UnitResult(records, (failure.status, failure.message) if failure else None, log, node, os.getpid())
 
 
 def _task_input(source: _TaskSource) -> Path:
-    if source.path is None:
+    if source.box is not None:
         return unpack_cached("tasks", source.key, source.box)
-    path = Path(source.path)
+    path = Path(source.shared)
     if not (path / "dataset_1" / "train").is_dir():
         raise HarnessError(f"task {source.name} is not at {path} here: with "
                            f"--ray-data shared every node must see --data at the driver's path "
@@ -364,11 +370,10 @@ class RayPool:
 
     def _source(self, task: Task, models: Sequence[str]) -> _TaskSource:
         if self.options.data == "shared":
-            return _TaskSource(task.name, path=str(task.input_dir.resolve()))
-        import hashlib
-
+            return _TaskSource(task.name, str(task.input_dir), shared=str(task.input_dir.resolve()))
         data = pack_task_input(task, models)
-        return _TaskSource(task.name, key=hashlib.sha256(data).hexdigest(), box=[self.ray.put(data)])
+        return _TaskSource(task.name, str(task.input_dir), key=hashlib.sha256(data).hexdigest(),
+                           box=[self.ray.put(data)])
 
     def _submit(self, unit: Unit, source: _TaskSource) -> Any:
         options = self.options

@@ -177,10 +177,9 @@ def run_submission(submission: str | Path, data_root: str | Path, out_dir: str |
         require_bwrap()
     tasks = input_tasks(data_root, config.tasks)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / LOG_DIR).mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="pgdl-run-") as scratch:
         sub = open_submission(submission, scratch)
+        (out / LOG_DIR).mkdir(parents=True, exist_ok=True)
         _claim_output(out, sub)
         done = read_run_log(out / RUN_LOG)
         write_run_log(out / RUN_LOG, done.values())
@@ -351,7 +350,7 @@ class _Session:
             self.stop()  # it left processes behind (a fork bomb's zombies, daemons): start afresh
         status = msg.get("status")
         value = msg.get("value")
-        message = str(msg.get("message") or "")[:500]
+        message = self._host_paths(job.task, str(msg.get("message") or "")[:500])
         if status == "ok" and not (isinstance(value, (int, float)) and not isinstance(value, bool)
                                    and math.isfinite(value)):
             status, message = "invalid", f"returned {value!r}, not a finite number"
@@ -360,6 +359,13 @@ class _Session:
         return RunRecord(job.task, job.model, status, float(value) if status == "ok" else None,
                          reply.seconds, message, self.slot, _seconds(msg, "measure_seconds"),
                          _seconds(msg, "load_seconds"))
+
+    def _host_paths(self, task: str, message: str) -> str:
+        """``message`` with the sandbox's path of the task's input side replaced by the host's."""
+        if not self.context.config.sandbox:
+            return message
+        host = next(t.input_dir for t in self.context.tasks if t.name == task)
+        return message.replace(sandbox_task_dir(task), str(host))
 
     def _start(self) -> None:
         """Start a worker and import the submission in it (`_ImportFailure` if that fails)."""

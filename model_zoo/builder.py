@@ -108,6 +108,7 @@ class ModelResult:
     num_params: int
     train_examples: int
     test_examples: int
+    cpu_seconds: float = float("nan")
 
     @property
     def gap(self) -> float:
@@ -228,7 +229,7 @@ def train_model(job: ModelJob) -> ModelResult:
 
     from harness.loading import build_model, evaluate_accuracy, save_weights_hdf5
 
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     task, hp = job.task, job.hparams
     data = prepare_task_data(task)
     n = hp["train_size"]
@@ -251,7 +252,8 @@ def train_model(job: ModelJob) -> ModelResult:
     train_acc = evaluate_accuracy(model, x, y)
     test_acc = evaluate_accuracy(model, data.x_test, data.y_test)
     return ModelResult(task.name, job.model_id, hp, train_acc, test_acc, fit, seed,
-                       time.perf_counter() - start, int(model.count_params()), len(x), len(data.x_test))
+                       time.perf_counter() - start, int(model.count_params()), len(x), len(data.x_test),
+                       time.process_time() - cpu_start)
 
 
 # --- the zoo -------------------------------------------------------------------
@@ -313,6 +315,11 @@ class TaskEstimate:
         return float(np.mean([r.seconds for r in self.sampled]))
 
     @property
+    def cpu_seconds_per_model(self) -> float:
+        """Mean CPU time (all threads of the worker) per sampled model: what a busy machine does not inflate."""
+        return float(np.mean([r.cpu_seconds for r in self.sampled]))
+
+    @property
     def total_seconds(self) -> float:
         """Extrapolated: mean seconds per sampled model x models in the grid."""
         return self.seconds_per_model * self.n_models
@@ -325,7 +332,8 @@ def estimate_build(spec: ZooSpec, *, sample: int = 4, jobs: int = 1, seed: int =
     The build time of the whole spec with ``jobs`` processes is then about
     ``sum(e.total_seconds for e in estimates) / jobs`` (plus process start-up
     and data preparation, a few seconds per task and worker). With ``jobs > 1``
-    the sampled models train side by side, so the timings include the contention.
+    the sampled models train side by side, so the timings include the contention,
+    and any other load on the machine; the CPU seconds per model do not.
     """
     import tempfile
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,7 +50,7 @@ def pgdl(*args: str, **kwargs) -> subprocess.CompletedProcess:
 
 
 def test_original_sample_submission_runs_unmodified_on_the_toy_task(tmp_path, toy_data):
-    result = run_submission(SUBMISSIONS / "original_sum_of_squares", toy_data, tmp_path, RunConfig(workers=2))
+    result = run_submission(SUBMISSIONS / "original_sum_of_squares", toy_data, tmp_path, RunConfig())
     assert [r.status for r in result.records] == ["ok"] * 18
     expected = expected_sum_of_squares(toy_data)["toy_data"]
     predicted = read_predict(tmp_path, "toy_data")
@@ -169,3 +170,24 @@ def test_keras2_mode_runs_the_submission_under_tf_keras(tmp_path, tiny_split_tas
     assert {r.status for r in result.records} == {"ok"}, result.records[0].message
     assert read_predict(tmp_path / "out", "tiny_task") == pytest.approx(
         expected_sum_of_squares(tiny_split_task.root)["tiny_task"], rel=1e-5)
+
+
+def test_gpu_workers_get_one_device_each_and_run_on_a_machine_without_one(tmp_path, tiny_split_task):
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    (probe / "complexity.py").write_text(
+        "import os\n\n\n"
+        "def complexity(model, dataset):\n"
+        "    assert os.path.isdir('/sys/devices')\n"
+        "    return float(os.environ['CUDA_VISIBLE_DEVICES'])\n")
+    result = run_submission(probe, tiny_split_task.root, tmp_path / "out", RunConfig(gpus=(3,)))
+    assert [(r.status, r.value, r.worker) for r in result.records] == [("ok", 3.0, 0)] * 4
+
+
+def test_a_broken_model_folder_is_an_error_naming_the_host_file(tmp_path, tiny_split_task):
+    root = shutil.copytree(tiny_split_task.root, tmp_path / "data")
+    broken = root / "input_data" / "tiny_task" / "model_2" / "weights.hdf5"
+    broken.write_bytes(b"not hdf5")
+    result = run_submission(SUBMISSIONS / "original_sum_of_squares", root, tmp_path / "out", RunConfig())
+    assert [r.status for r in result.records] == ["ok", "ok", "error", "ok"]
+    assert result.records[2].message.startswith(f"could not load the model or data: {broken}")
