@@ -393,7 +393,7 @@ class RayPool:
                                f"{type(cause).__name__}: {_first_line(cause)}") from exc
         except (exceptions.WorkerCrashedError, exceptions.NodeDiedError, exceptions.OutOfMemoryError,
                 exceptions.ObjectLostError) as exc:
-            message = (f"the Ray worker running it died {self.options.max_retries + 1} times "
+            message = (f"its unit of work failed on the Ray cluster {self.options.max_retries + 1} time(s) "
                        f"({type(exc).__name__}: {_first_line(exc)})")
             return UnitResult(tuple(_failed(unit.task, unit.models, "crashed", message, unit.index)),
                               None, b"", "")

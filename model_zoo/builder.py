@@ -138,7 +138,7 @@ class BuildReport:
 # --- data ----------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=4)
 def prepare_task_data(task: TaskSpec) -> TaskData:
     """The task's training subset (largest ``train_size``) and test set, deterministic in the spec.
 

@@ -155,6 +155,15 @@ def test_rebuild_skips_every_trained_model(tiny_zoo: tuple[Path, Path]) -> None:
     assert {i: _snapshot(root / "input_data" / "digits_mlp" / f"model_{i}") for i in range(8)} == before
 
 
+def test_same_spec_gives_byte_identical_models(tiny_zoo: tuple[Path, Path], tmp_path: Path) -> None:
+    spec, root = tiny_zoo
+    build_zoo(load_spec(spec), tmp_path / "again", max_models=2)
+    for model_id in "01":
+        for name in MODEL_FILES:
+            path = Path("input_data") / "digits_mlp" / f"model_{model_id}" / name
+            assert (tmp_path / "again" / path).read_bytes() == (root / path).read_bytes(), path
+
+
 def test_resume_after_max_models_redoes_half_written_folder(tmp_path: Path) -> None:
     spec = load_spec(_write_spec(tmp_path))
     first = build_zoo(spec, tmp_path / "zoo", max_models=1)

@@ -61,20 +61,24 @@ def test_built_from_the_committed_spec(tasks) -> None:
         assert stored == json.loads(json.dumps(spec.task(task.name).to_dict()))
 
 
-@pytest.mark.parametrize("model_id", ["0", "31"])
-def test_stored_accuracies_reproduce(tasks, model_id: str) -> None:
+def test_stored_accuracies_reproduce(tasks) -> None:
+    """The first and last model of each task; the test side where the dataset package is installed."""
     from harness.loading import evaluate_accuracy, load_model, read_split
 
     spec = load_spec(SPECS_DIR / "default.toml")
     for task in tasks:
-        record = task.read_reference().records[model_id]
-        n = record.extra["training"]["train_examples"]
-        model = load_model(task, model_id)
+        records = task.read_reference().records
         x, y = read_split(task.train_dir)
-        assert evaluate_accuracy(model, x[:n], y[:n]) == record.train_acc
         try:
             data = prepare_task_data(spec.task(task.name))
         except HarnessError:
-            continue  # the dataset package is not installed here; the train side was checked
-        np.testing.assert_array_equal(data.x_train, x)
-        assert evaluate_accuracy(model, data.x_test, data.y_test) == record.test_acc
+            data = None  # the dataset package is not installed here: check the train side only
+        if data is not None:
+            np.testing.assert_array_equal(data.x_train, x)
+        for model_id in (task.model_ids()[0], task.model_ids()[-1]):
+            record = records[model_id]
+            n = record.extra["training"]["train_examples"]
+            model = load_model(task, model_id)
+            assert evaluate_accuracy(model, x[:n], y[:n]) == record.train_acc
+            if data is not None:
+                assert evaluate_accuracy(model, data.x_test, data.y_test) == record.test_acc
