@@ -35,6 +35,8 @@ from harness.official import ContainerCheckEngine, DockerEngine, prediction_step
 from harness.runner import RunConfig
 from harness.task import find_tasks
 
+pytestmark = pytest.mark.docker
+
 REPO = Path(__file__).resolve().parents[1]
 TOOL = REPO.parent / "shared" / "tools" / "container-check"
 
