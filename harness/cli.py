@@ -49,6 +49,20 @@ def _run_options(command):
                           "that is itself the sandbox (limits still apply)."),
         click.option("--keras2", is_flag=True, help="Run the submission under Keras 2 (tf_keras)."),
         click.option("--task", "tasks", multiple=True, metavar="NAME", help="Only this task (repeatable)."),
+        click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                     help="Run models in local worker processes, or as units of work on a Ray cluster "
+                          "(docs/ray.md)."),
+        click.option("--ray-address", metavar="HOST:PORT",
+                     help="Ray cluster to join (default: $RAY_ADDRESS, else a cluster started on this "
+                          "machine, else a new local Ray instance)."),
+        click.option("--ray-data", type=click.Choice(["ship", "shared"]), default="ship", show_default=True,
+                     help="How task data reaches Ray nodes: through Ray's object store, or at the same "
+                          "--data path on every node (NFS)."),
+        click.option("--ray-cpus", default=1.0, show_default=True, help="CPUs per unit of work on Ray."),
+        click.option("--ray-gpus", default=0.0, show_default=True,
+                     help="GPUs per unit of work on Ray (0 to 1; 0.5 packs two units per GPU)."),
+        click.option("--models-per-unit", type=click.IntRange(min=1),
+                     help="Models per unit of work on Ray (default: two units per slot, at most 16 models)."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -56,7 +70,8 @@ def _run_options(command):
 
 
 def _run_config(workers, gpus, time_per_model, memory_mb, max_threads, no_sandbox, keras2, tasks,
-                **overrides):
+                executor="local", ray_address=None, ray_data="ship", ray_cpus=1.0, ray_gpus=0.0,
+                models_per_unit=None, **overrides):
     from harness.runner import RunConfig
 
     if keras2:
@@ -71,6 +86,18 @@ def _run_config(workers, gpus, time_per_model, memory_mb, max_threads, no_sandbo
     settings = dict(workers=workers, gpus=gpu_ids, time_per_model=time_per_model, memory_mb=memory_mb,
                     max_threads=max_threads, sandbox=not no_sandbox, keras2=keras2,
                     tasks=tuple(tasks) or None, progress=True)
+    ray_settings = dict(address=ray_address, data=ray_data, cpus=ray_cpus, gpus=ray_gpus,
+                        models_per_unit=models_per_unit)
+    if executor == "ray":
+        from harness.ray_executor import RayOptions
+
+        if gpu_ids:
+            raise HarnessError("--gpus picks GPUs of this machine; with --executor ray, use --ray-gpus "
+                               "(GPUs per unit of work)")
+        settings["ray"] = RayOptions(**ray_settings)
+    elif ray_settings != dict(address=None, data="ship", cpus=1.0, gpus=0.0, models_per_unit=None):
+        raise HarnessError("--ray-address, --ray-data, --ray-cpus, --ray-gpus and --models-per-unit "
+                           "need --executor ray")
     settings.update(overrides)
     return RunConfig(**settings)
 

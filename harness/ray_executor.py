@@ -1,13 +1,13 @@
 """Running a submission on a Ray cluster: ``pgdl predict/score --executor ray``.
 
-    >>> config = RunConfig(ray=RayOptions(address="10.0.0.1:6379", gpus=1))  # doctest: +SKIP
+    >>> config = RunConfig(ray=RayOptions(address="head-node:6379", gpus=1))  # doctest: +SKIP
     >>> run_submission("my_measure/", "zoo/", "out/", config)                # doctest: +SKIP
 
 The driver (the process running `harness.runner.run_submission`) cuts each
 task's models into *units* of ``models_per_unit`` models. A unit is one Ray
 task asking for ``cpus`` CPUs and ``gpus`` GPUs; on whatever node it lands, it
 starts the same sandboxed worker as a local run (`harness.runner._Session`),
-evaluates its models one after another and returns their `RunRecord`\\ s. The
+evaluates its models one after another and returns their records. The
 driver writes them exactly as a local run does (``run.jsonl`` as units
 complete, ``<task>.predict`` when a task is done, the worker's output in
 ``logs/worker-<unit>.log``), so resuming and scoring do not depend on the
@@ -32,6 +32,9 @@ the run, and the units not yet done are cancelled. A driver that is
 interrupted takes its running units with it (Ray ends the tasks of a job
 whose driver is gone); started again with the same output folder, it resumes
 like a local run.
+
+`LoopbackCluster` starts a throwaway multi-node cluster on this machine, for
+the tests, the benchmark and trying the executor out. See ``docs/ray.md``.
 """
 
 from __future__ import annotations
@@ -172,6 +175,8 @@ def connect(address: str | None) -> None:
     ray = require_ray()
     if ray.is_initialized():
         return
+    if address not in (None, "auto", "local"):
+        _check_reachable(address)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no network at run time: no usage report
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
@@ -179,6 +184,24 @@ def connect(address: str | None) -> None:
     except (ConnectionError, ValueError, RuntimeError, TimeoutError) as exc:
         where = address or "the local Ray instance"
         raise HarnessError(f"cannot connect to Ray at {where}: {_first_line(exc)}") from None
+
+
+def _check_reachable(address: str, timeout: float = 10.0) -> None:
+    """`HarnessError` unless something listens at ``host:port`` (``ray://`` prefix allowed).
+
+    Without this check ``ray.init`` retries an unreachable address for many
+    minutes before it gives up.
+    """
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise HarnessError(f"--ray-address {address}: expected HOST:PORT (or auto, or ray://HOST:PORT)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise HarnessError(f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}): "
+                           f"is `ray start --head` running there?") from None
 
 
 def unit_size(n_models: int, slots: int, requested: int | None) -> int:
@@ -438,8 +461,9 @@ class LoopbackCluster:
 
     Started with ``ray start`` (a head, then the other nodes joining it), each
     node in a process group of its own with its own ports, temporary folder
-    and ``cpus_per_node`` CPUs; `stop` ends exactly those process groups
-    (never ``ray stop``, which would end every Ray process on the machine).
+    and ``cpus_per_node`` CPUs; the nodes share a cache (`node_cache`) under
+    ``root``. `stop` ends exactly the cluster's processes (never ``ray stop``,
+    which would end every Ray process on the machine).
     ``127.0.0.1`` itself is avoided because Ray replaces it by the machine's
     network address; every connection stays on loopback.
 
@@ -515,7 +539,7 @@ class LoopbackCluster:
         ip = self.node_ip(index)
         temp = self.root / f"node{index}"
         temp.mkdir(parents=True, exist_ok=True)
-        first_worker_port = 20000 + (self.port % 60) * 200 + index * 100  # below the ephemeral ports
+        first_worker_port = _free_port_range(100)
         args = [sys.executable, "-m", "ray.scripts.scripts", "start", "--node-ip-address", ip,
                 "--num-cpus", str(self.cpus_per_node), "--num-gpus", "0",
                 "--object-store-memory", str(self.object_store_mb << 20), "--temp-dir", str(temp),
@@ -531,7 +555,7 @@ class LoopbackCluster:
                 args += ["--ray-client-server-port", str(_free_port())]
         else:
             args += ["--address", self.address]
-        env = {**os.environ, **self.env}
+        env = {**os.environ, **self.env, CACHE_ENV: str(self.root / "cache")}
         with open(temp / "ray-start.log", "wb") as log:
             proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=True)
@@ -552,6 +576,25 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _free_port_range(count: int) -> int:
+    """The first of ``count`` consecutive ports that are all free now, below Linux's ephemeral
+    ports (32768 and up, where `_free_port` finds the others): Ray's worker processes use them."""
+    import random
+    import socket
+
+    bases = list(range(20000, 32768 - count, count))
+    random.shuffle(bases)  # two clusters started at once are unlikely to race for the same range
+    for base in bases:
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as sock:
+                    sock.bind(("", port))
+        except OSError:
+            continue
+        return base
+    raise HarnessError(f"no {count} consecutive free ports between 20000 and 32767")
 
 
 def _process_table() -> dict[int, tuple[str, int]]:

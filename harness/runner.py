@@ -37,7 +37,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from harness.errors import HarnessError
 from harness.records import (RUN_LOG, RunLog, RunRecord, atomic_write_text, read_run_log,
@@ -47,6 +47,9 @@ from harness.sandbox import (LIB_DIR, SUBMISSION_DIR, Limits, Reply, SandboxLayo
                              tree_usage, worker_uid)
 from harness.submission import ENTRY_FILE, Submission, open_submission
 from harness.task import Task, find_tasks
+
+if TYPE_CHECKING:
+    from harness.ray_executor import RayOptions, RayPool
 
 SUBMISSION_INFO = "submission.json"
 LOG_DIR = "logs"
@@ -67,6 +70,9 @@ class RunConfig:
     imported (Python and TensorFlow). ``tmp_mb`` caps the worker's ``/tmp``.
     ``tasks`` restricts the run to tasks of these names; ``models_per_task``
     to the first models of each task. ``progress`` shows progress bars.
+    ``ray`` runs the models as units of work on a Ray cluster instead of in
+    local workers (`harness.ray_executor`; ``workers`` and ``gpus`` are then
+    ignored, and bubblewrap is needed on the Ray nodes, not here).
     """
 
     workers: int = 1
@@ -81,6 +87,7 @@ class RunConfig:
     tasks: tuple[str, ...] | None = None
     models_per_task: int | None = None
     progress: bool = False
+    ray: RayOptions | None = None
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -173,7 +180,7 @@ def run_submission(submission: str | Path, data_root: str | Path, out_dir: str |
     submission, no tasks, bubblewrap missing) or a worker that cannot start at
     all (which is not the submission's fault).
     """
-    if config.sandbox:
+    if config.sandbox and config.ray is None:
         require_bwrap()
     tasks = input_tasks(data_root, config.tasks)
     out = Path(out_dir)
@@ -186,7 +193,7 @@ def run_submission(submission: str | Path, data_root: str | Path, out_dir: str |
         resumed = len(done)
         ids = {task.name: _model_ids(task, config) for task in tasks}
         context = _RunContext(sub, tasks, config, Path(scratch), out / LOG_DIR)
-        with RunLog(out / RUN_LOG) as log, _Pool(context) as pool:
+        with RunLog(out / RUN_LOG) as log, _pool(context) as pool:
             for task in tasks:
                 todo = [m for m in ids[task.name] if (task.name, m) not in done]
                 total = len(ids[task.name])
@@ -503,6 +510,15 @@ class _Pool:
                     self.results.put(record)
         finally:
             session.stop()
+
+
+def _pool(context: _RunContext) -> _Pool | RayPool:
+    """The run's workers: local worker slots, or units of work on Ray when ``config.ray`` is set."""
+    if context.config.ray is None:
+        return _Pool(context)
+    from harness.ray_executor import RayPool
+
+    return RayPool(context)
 
 
 def _claim_output(out: Path, submission: Submission) -> None:

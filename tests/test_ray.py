@@ -14,6 +14,7 @@ import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tarfile
@@ -162,6 +163,21 @@ def test_executor_ray_without_ray_installed_says_how_to_get_it(tmp_path, task):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr == f"error: --executor ray needs Ray, which is not installed: {INSTALL_HINT}\n"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason=f"Ray is not installed ({INSTALL_HINT})")
+def test_an_unreachable_ray_address_fails_at_once_in_one_line(tmp_path, task):
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{sock.getsockname()[1]}"
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "predict", str(SUBMISSIONS / "seeded_noise"),
+                           "--data", str(task.root), "--out", str(tmp_path), "--executor", "ray",
+                           "--ray-address", address], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr == (f"error: cannot reach the Ray cluster at {address} (Connection refused): "
+                           f"is `ray start --head` running there?\n")
+    assert time.monotonic() - start < 60  # ray.init alone would retry for many minutes
 
 
 # --- on the loopback cluster -------------------------------------------------
