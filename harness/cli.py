@@ -154,20 +154,14 @@ def score(submission: Path, data: Path | None, out: Path | None, **options) -> N
     Exits with status 2 when a task was flagged (e.g. a model failed: that
     task's official score is 0, as in the original competition).
     """
-    from harness.evaluate import evaluate_dir, format_table
+    from harness.evaluate import evaluate_dir
     from harness.runner import default_zoo
 
     data = data or default_zoo()
     out = out or Path("results") / (submission.stem if submission.is_file() else submission.resolve().name)
     _run(submission, data, out, _run_config(**options))
     report = evaluate_dir(out, data, out)
-    click.echo(format_table(report))
-    for line in report.warnings:
-        click.echo(f"warning: {line}", err=True)
-    for line in report.problems:
-        click.echo(f"flagged: {line}", err=True)
-    if report.problems:
-        sys.exit(2)
+    _show_report(report, "flagged")
 
 
 @cli.command()
@@ -221,7 +215,7 @@ def evaluate(pred_dir: Path, reference: Path, out_dir: Path, bootstrap: int, see
     Exits with status 2 after writing the scores when a task was flagged
     (a missing .predict, models without a finite prediction, an invalid grid).
     """
-    from harness.evaluate import evaluate_dir, format_table
+    from harness.evaluate import evaluate_dir
 
     def progress(tasks):
         return click.progressbar(tasks, label="scoring", file=sys.stderr,
@@ -229,13 +223,7 @@ def evaluate(pred_dir: Path, reference: Path, out_dir: Path, bootstrap: int, see
 
     report = evaluate_dir(pred_dir, reference, out_dir, bootstrap=bootstrap, seed=seed,
                           progress=progress)
-    click.echo(format_table(report))
-    for line in report.warnings:
-        click.echo(f"warning: {line}", err=True)
-    for line in report.problems:
-        click.echo(f"error: {line}", err=True)
-    if report.problems:
-        sys.exit(2)
+    _show_report(report, "error")
 
 
 # --- zoo: train model zoos and describe them (model_zoo) ---------------------
@@ -439,6 +427,19 @@ def pack(submission: Path, out: Path | None, data: Path | None, no_check: bool, 
                    f"in {record.seconds:.2f} s ({result.check.plan})")
     shown = ", ".join(result.files[:10]) + (", ..." if len(result.files) > 10 else "")
     click.echo(f"wrote {result.path} ({len(result.files)} file(s), {human_size(result.size)}): {shown}")
+
+
+def _show_report(report, problem_label: str) -> None:
+    """Print a score report's table, its warnings and problems; exit 2 if it has problems."""
+    from harness.evaluate import format_table
+
+    click.echo(format_table(report))
+    for line in report.warnings:
+        click.echo(f"warning: {line}", err=True)
+    for line in report.problems:
+        click.echo(f"{problem_label}: {line}", err=True)
+    if report.problems:
+        sys.exit(2)
 
 
 def main(argv: list[str] | None = None) -> None:

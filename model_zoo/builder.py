@@ -61,27 +61,11 @@ import numpy as np
 from harness.errors import HarnessError
 from harness.task import MODEL_CONFIGS, natural_key
 from model_zoo.architectures import build_config
-from model_zoo.datasets import downsample, load_dataset
+from model_zoo.datasets import Dataset, downsample, load_dataset
 from model_zoo.spec import TaskSpec, ZooSpec
 
 TASK_FINGERPRINT = "zoo_task.json"
 MODEL_FILES = ("config.json", "weights_init.hdf5", "weights.hdf5")
-
-
-@dataclass(frozen=True, eq=False)
-class TaskData:
-    """A task's prepared arrays: the stored training subset and the test set."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    num_classes: int
-    test_split: str
-
-    @property
-    def image_shape(self) -> tuple[int, ...]:
-        return tuple(self.x_train.shape[1:])
 
 
 @dataclass(frozen=True)
@@ -139,7 +123,7 @@ class BuildReport:
 
 
 @functools.lru_cache(maxsize=4)
-def prepare_task_data(task: TaskSpec) -> TaskData:
+def prepare_task_data(task: TaskSpec) -> Dataset:
     """The task's training subset (largest ``train_size``) and test set, deterministic in the spec.
 
     Cached per process (a worker trains many models of one task).
@@ -159,8 +143,8 @@ def prepare_task_data(task: TaskSpec) -> TaskData:
         test_idx = np.sort(np.random.default_rng(test_seq).permutation(len(x_test))[:task.test_size])
         x_test, y_test = x_test[test_idx], y_test[test_idx]
         test_split = f"{data.test_split}, seeded subset of {task.test_size}"
-    return TaskData(np.ascontiguousarray(x_train[train_idx]), data.y_train[train_idx],
-                    np.ascontiguousarray(x_test), y_test, data.num_classes, test_split)
+    return Dataset(data.name, np.ascontiguousarray(x_train[train_idx]), data.y_train[train_idx],
+                   np.ascontiguousarray(x_test), y_test, data.num_classes, test_split)
 
 
 def model_seed(task: TaskSpec, model_id: str) -> int:
