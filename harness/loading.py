@@ -15,6 +15,7 @@ Submission-facing helpers (`load_model`, `training_dataset`) never touch
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import os
 import sys
@@ -40,7 +41,7 @@ SHARD_GLOB = "shard_*.tfrecord"
 
 
 def build_model(config: Mapping[str, Any], *, keras_module: ModuleType | None = None,
-                source: str | Path | None = None) -> keras.Model:
+                source: str | Path | None = None, initialize: bool = True) -> keras.Model:
     """Build the network a parsed ``config.json`` describes, weights freshly initialized.
 
     ``config`` is ``{"model_config": [{"layer_name": "Dense", "units": 64, ...}, ...],
@@ -55,17 +56,26 @@ def build_model(config: Mapping[str, Any], *, keras_module: ModuleType | None = 
 
     ``keras_module`` selects the Keras implementation (default Keras 3; pass
     ``tf_keras`` for Keras 2 behaviour). ``source`` names the config file in
-    error messages. Raises `HarnessError` for an unknown layer, bad layer
-    arguments or layers that do not fit together.
+    error messages. ``initialize=False`` creates every weight as zeros
+    instead of running the layers' initializers (whose configuration is kept):
+    about half the cost, for callers that load weights next. Raises
+    `HarnessError` for an unknown layer, bad layer arguments or layers that do
+    not fit together.
     """
     k = keras_module or keras
     where = str(source) if source is not None else "config.json"
     specs, input_shape = _parse_config(config, where)
     layers = [_make_layer(k, spec, index, where) for index, spec in enumerate(specs)]
+    if not initialize:
+        for layer in layers:
+            _create_weights_as_zeros(layer)
     try:
         model = _model_class(k)([k.Input(shape=tuple(input_shape))] + layers)
     except (ValueError, TypeError) as exc:
         raise HarnessError(f"{where}: the layers do not fit together ({one_line(exc)})") from None
+    finally:
+        for layer in layers:
+            layer.__dict__.pop("add_weight", None)
     for layer in model.layers:
         _record_inputs(layer)
     object.__setattr__(model, "initial_weights", None)
@@ -82,12 +92,14 @@ def load_model(task: Task, model_id: str, *, keras_module: ModuleType | None = N
     if not model_dir.is_dir():
         raise HarnessError(f"{model_dir}: model folder not found")
     config_path = model_dir / "config.json"
-    model = build_model(_read_json(config_path), keras_module=keras_module, source=config_path)
+    model = build_model(_read_json(config_path), keras_module=keras_module, source=config_path,
+                        initialize=False)
     initial = None
     init_path = model_dir / "weights_init.hdf5"
     if init_path.is_file():
-        load_weights_hdf5(model, init_path)
-        initial = model.get_weights()
+        # Read straight into numpy: the arrays model.get_weights() would give after loading them.
+        stored = {id(variable): value for variable, value in _match_weights(model, init_path)}
+        initial = [np.array(stored[id(variable)], dtype=_numpy_dtype(variable)) for variable in model.weights]
     load_weights_hdf5(model, model_dir / "weights.hdf5")
     object.__setattr__(model, "initial_weights", initial)
     return model
@@ -101,6 +113,12 @@ def load_weights_hdf5(model: keras.Model, path: str | Path) -> None:
     (trainable, then non-trainable). Every count and shape is checked before
     anything is assigned; a mismatch raises `HarnessError` naming the file.
     """
+    for variable, value in _match_weights(model, path):
+        variable.assign(value)
+
+
+def _match_weights(model: keras.Model, path: str | Path) -> list[tuple[Any, np.ndarray]]:
+    """``(variable, stored value)`` for every weight of ``model``, checked as `load_weights_hdf5` says."""
     path = Path(path)
     stored = [entry for entry in read_weights_hdf5(path) if entry.values]
     targets = [layer for layer in model.layers if _legacy_weights(layer)]
@@ -118,8 +136,7 @@ def load_weights_hdf5(model: keras.Model, path: str | Path) -> None:
                 raise HarnessError(f"{path}: weight {name!r} has shape {value.shape}, "
                                    f"model layer {layer.name!r} expects {tuple(variable.shape)}")
             pairs.append((variable, value))
-    for variable, value in pairs:
-        variable.assign(value)
+    return pairs
 
 
 def save_weights_hdf5(model: keras.Model, path: str | Path) -> None:
@@ -183,6 +200,31 @@ def _record_inputs(layer: Any) -> None:
 
     object.__setattr__(layer, "_last_seen_input", None)
     object.__setattr__(layer, "call", recording_call)
+
+
+def _create_weights_as_zeros(layer: Any) -> None:
+    """Until the instance attribute is removed, ``layer.add_weight`` ignores the initializer and makes zeros.
+
+    Running initializers costs several TensorFlow ops per weight; a numpy
+    array of zeros costs none beyond creating the variable.
+    """
+    add_weight = layer.add_weight
+    signature = inspect.signature(add_weight)
+
+    def zeros(shape, dtype=None, **_):
+        return np.zeros(tuple(shape), dtype=np.dtype(getattr(dtype, "as_numpy_dtype", dtype or "float32")))
+
+    def add_zero_weight(*args, **kwargs):
+        call = signature.bind(*args, **kwargs)
+        call.arguments["initializer"] = zeros
+        return add_weight(*call.args, **call.kwargs)
+
+    object.__setattr__(layer, "add_weight", add_zero_weight)
+
+
+def _numpy_dtype(variable: Any) -> np.dtype:
+    """The numpy dtype of a Keras 3 (``"float32"``) or TensorFlow (``tf.float32``) variable's dtype."""
+    return np.dtype(getattr(variable.dtype, "as_numpy_dtype", variable.dtype))
 
 
 def _parse_config(config: Any, where: str) -> tuple[list[dict], list[int]]:

@@ -169,6 +169,19 @@ def test_built_model_has_no_initial_weights():
     assert loading.build_model(MLP).initial_weights is None
 
 
+def test_build_model_without_initializing_makes_zero_weights_and_keeps_the_layer_config():
+    fresh, zeroed = loading.build_model(CNN), loading.build_model(CNN, initialize=False)
+    assert all(not np.any(w) for w in zeroed.get_weights())
+    assert [w.shape for w in zeroed.get_weights()] == [w.shape for w in fresh.get_weights()]
+    assert [layer.get_config() | {"name": ""} for layer in zeroed.layers] == \
+        [layer.get_config() | {"name": ""} for layer in fresh.layers]
+
+
+def test_build_model_without_initializing_leaves_add_weight_as_keras_defines_it():
+    model = loading.build_model(MLP, initialize=False)
+    assert all(layer.add_weight.__func__ is keras.layers.Layer.add_weight for layer in model.layers)
+
+
 # --- load_model --------------------------------------------------------------------
 
 
@@ -182,6 +195,16 @@ def test_load_model_loads_trained_weights_and_initial_weights_in_get_weights_ord
     assert len(model.initial_weights) == len(init.get_weights()) == 10  # BN: 2 trainable + 2 moving
     for loaded, expected in zip(model.initial_weights, init.get_weights(), strict=True):
         np.testing.assert_array_equal(loaded, expected)
+
+
+def test_load_model_initial_weights_are_private_copies(tmp_path):
+    _write_model_dir(tmp_path / "t" / "model_0", MLP, seed=0, with_init=True)
+    model = loading.load_model(Task("t", tmp_path / "t", None), "0")
+    before = [w.copy() for w in model.initial_weights]
+    model.initial_weights[0] += 1.0
+    model.set_weights([w * 0 for w in model.get_weights()])
+    np.testing.assert_array_equal(model.initial_weights[1], before[1])
+    np.testing.assert_array_equal(model.initial_weights[0], before[0] + 1.0)
 
 
 def test_load_model_without_weights_init_has_initial_weights_none(tmp_path):
@@ -494,6 +517,17 @@ def test_make_tiny_task_sizes_the_grid_from_n_models(tmp_path):
 
 
 # --- Keras 2 compatibility mode --------------------------------------------------------------------
+
+
+def test_tf_keras_initial_weights_follow_get_weights_order(tmp_path):
+    tf_keras = pytest.importorskip("tf_keras", reason="tf_keras (the `compat` extra) is not installed")
+    _write_model_dir(tmp_path / "t" / "model_0", CNN, seed=3, with_init=True)
+    model = loading.load_model(Task("t", tmp_path / "t", None), "0", keras_module=tf_keras)
+    loading.load_weights_hdf5(model, tmp_path / "t" / "model_0" / "weights_init.hdf5")
+    assert len(model.initial_weights) == 10  # BN: 2 trainable + 2 moving
+    for loaded, expected in zip(model.initial_weights, model.get_weights(), strict=True):
+        assert loaded.dtype == expected.dtype
+        np.testing.assert_array_equal(loaded, expected)
 
 
 def test_tf_keras_models_load_and_honour_the_hooks(tmp_path):
