@@ -39,7 +39,7 @@ from harness.errors import HarnessError
 from harness.metrics import (GranulatedKendall, Grid, Interval, InvalidGrid, RobustCMI, SignError,
                              bootstrap_ci, score_all)
 from harness.records import PREDICT_SUFFIX, atomic_write_text
-from harness.task import MODEL_CONFIGS, Reference, Task, find_tasks, natural_key
+from harness.task import MODEL_CONFIGS, Reference, Task, find_tasks, natural_key, read_json
 
 SCORES_JSON = "scores.json"
 SCORES_TXT = "scores.txt"
@@ -171,14 +171,7 @@ def read_prediction_file(path: str | Path) -> dict[str, float]:
     JSON object, or gives a model twice (``"model_3"`` and ``"3"``).
     """
     path = Path(path)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise HarnessError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HarnessError(f"{path}: cannot read ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise HarnessError(f"{path}: malformed JSON ({exc})") from None
+    raw = read_json(path)
     if not isinstance(raw, dict):
         raise HarnessError(f"{path}: expected a JSON object mapping model ids to numbers, "
                            f"got {type(raw).__name__}")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import os
 import sys
 from pathlib import Path
@@ -33,7 +32,7 @@ from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2  #
 
 from harness.errors import HarnessError  # noqa: E402
 from harness.hdf5_weights import LayerWeights, one_line, read_weights_hdf5, write_weights_hdf5  # noqa: E402
-from harness.task import Task, natural_key  # noqa: E402
+from harness.task import Task, natural_key, read_json  # noqa: E402
 
 SHARD_GLOB = "shard_*.tfrecord"
 
@@ -92,7 +91,7 @@ def load_model(task: Task, model_id: str, *, keras_module: ModuleType | None = N
     if not model_dir.is_dir():
         raise HarnessError(f"{model_dir}: model folder not found")
     config_path = model_dir / "config.json"
-    model = build_model(_read_json(config_path), keras_module=keras_module, source=config_path,
+    model = build_model(read_json(config_path), keras_module=keras_module, source=config_path,
                         initialize=False)
     initial = None
     init_path = model_dir / "weights_init.hdf5"
@@ -281,15 +280,6 @@ def _keras_version(model: Any) -> str:
         if top in ("keras", "tf_keras"):
             return sys.modules[top].__version__
     return keras.__version__
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise HarnessError(f"{path}: file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HarnessError(f"{path}: malformed JSON ({exc})") from None
 
 
 # --- data --------------------------------------------------------------------

@@ -161,6 +161,20 @@ def _single_task(path: Path) -> Task:
                 path if has_ref else None)
 
 
+def read_json(path: str | Path) -> Any:
+    """The parsed content of a JSON file; `HarnessError` naming the file when it is missing,
+    unreadable or not UTF-8 JSON."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise HarnessError(f"{path}: file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HarnessError(f"{path}: malformed JSON ({exc})") from None
+    except OSError as exc:
+        raise HarnessError(f"{path}: cannot read ({exc})") from None
+
+
 def read_model_configs(path: str | Path) -> Reference:
     """Read a ``model_configs.json`` into a `Reference`.
 
@@ -168,12 +182,7 @@ def read_model_configs(path: str | Path) -> Reference:
     without ``hparams``/``metrics.train_acc``/``metrics.test_acc``.
     """
     path = Path(path)
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise HarnessError(f"{path}: file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HarnessError(f"{path}: malformed JSON ({exc})") from None
+    raw = read_json(path)
     if not isinstance(raw, dict) or not raw:
         raise HarnessError(f"{path}: expected a non-empty JSON object of model entries")
     records = {}

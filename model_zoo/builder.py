@@ -59,7 +59,7 @@ import click
 import numpy as np
 
 from harness.errors import HarnessError
-from harness.task import MODEL_CONFIGS, natural_key
+from harness.task import MODEL_CONFIGS, natural_key, read_json
 from model_zoo.architectures import build_config
 from model_zoo.datasets import Dataset, downsample, load_dataset
 from model_zoo.spec import TaskSpec, ZooSpec
@@ -354,10 +354,7 @@ def _prepare_task_dir(task: TaskSpec, input_dir: Path, ref_dir: Path) -> None:
     fingerprint = ref_dir / TASK_FINGERPRINT
     wanted = {"spec": task.to_dict()}
     if fingerprint.is_file():
-        try:
-            found = json.loads(fingerprint.read_text())
-        except json.JSONDecodeError as exc:
-            raise HarnessError(f"{fingerprint}: malformed JSON ({exc})") from None
+        found = read_json(fingerprint)
         if found.get("spec") != json.loads(json.dumps(wanted["spec"])):
             raise HarnessError(f"{fingerprint}: task {task.name} here was built from a different spec; "
                                "build into a new --out folder (or delete this task's folders)")
@@ -376,9 +373,9 @@ def _read_entries(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        entries = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise HarnessError(f"{path}: malformed JSON ({exc}); delete it to rebuild the task") from None
+        entries = read_json(path)
+    except HarnessError as exc:
+        raise HarnessError(f"{exc}; delete it to rebuild the task") from None
     if not isinstance(entries, dict):
         raise HarnessError(f"{path}: expected a JSON object of model entries")
     return entries
