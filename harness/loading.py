@@ -98,7 +98,7 @@ def load_model(task: Task, model_id: str, *, keras_module: ModuleType | None = N
     if init_path.is_file():
         # Read straight into numpy: the arrays model.get_weights() would give after loading them.
         stored = {id(variable): value for variable, value in _match_weights(model, init_path)}
-        initial = [np.array(stored[id(variable)], dtype=_numpy_dtype(variable)) for variable in model.weights]
+        initial = [np.array(stored[id(variable)], dtype=_numpy_dtype(variable.dtype)) for variable in model.weights]
     load_weights_hdf5(model, model_dir / "weights.hdf5")
     object.__setattr__(model, "initial_weights", initial)
     return model
@@ -211,7 +211,7 @@ def _create_weights_as_zeros(layer: Any) -> None:
     signature = inspect.signature(add_weight)
 
     def zeros(shape, dtype=None, **_):
-        return np.zeros(tuple(shape), dtype=np.dtype(getattr(dtype, "as_numpy_dtype", dtype or "float32")))
+        return np.zeros(tuple(shape), dtype=_numpy_dtype(dtype or "float32"))
 
     def add_zero_weight(*args, **kwargs):
         call = signature.bind(*args, **kwargs)
@@ -221,9 +221,9 @@ def _create_weights_as_zeros(layer: Any) -> None:
     object.__setattr__(layer, "add_weight", add_zero_weight)
 
 
-def _numpy_dtype(variable: Any) -> np.dtype:
-    """The numpy dtype of a Keras 3 (``"float32"``) or TensorFlow (``tf.float32``) variable's dtype."""
-    return np.dtype(getattr(variable.dtype, "as_numpy_dtype", variable.dtype))
+def _numpy_dtype(dtype: Any) -> np.dtype:
+    """The numpy dtype for a Keras 3 (``"float32"``) or TensorFlow (``tf.float32``) dtype."""
+    return np.dtype(getattr(dtype, "as_numpy_dtype", dtype))
 
 
 def _parse_config(config: Any, where: str) -> tuple[list[dict], list[int]]:
