@@ -288,7 +288,7 @@ def run_unit(unit: Unit, payload: _Payload, source: _TaskSource) -> UnitResult:
         raise HarnessError(f"pgdl-harness {__version__} is installed here, the driver has "
                            f"{payload.harness_version}: install the same version on every node")
     root = unpack_cached("submissions", payload.submission_digest, payload.submission) / "submission"
-    submission = Submission(root, root, payload.submission_name, payload.submission_digest)
+    submission = Submission(root, payload.submission_name, payload.submission_digest)
     input_dir = _task_input(source)
     task = Task(source.name, input_dir, None)
     gpus = [int(g) for g in ray.get_gpu_ids()]
@@ -300,11 +300,8 @@ def run_unit(unit: Unit, payload: _Payload, source: _TaskSource) -> UnitResult:
         logs = Path(scratch) / LOG_DIR
         logs.mkdir()
         context = _RunContext(submission, [task], config, Path(scratch), logs)
-        session = _Session(context, slot=unit.index, gpu=gpus[0] if gpus else None)
-        try:
+        with _Session(context, slot=unit.index, gpu=gpus[0] if gpus else None) as session:
             records = tuple(session.run(_Job(unit.task, model)) for model in unit.models)
-        finally:
-            session.stop()
         failure = context.import_failure()
         log = session.log_path.read_bytes()[-_LOG_LIMIT:] if session.log_path.is_file() else b""
     if str(input_dir) != source.origin:  # messages name the driver's paths, as in a local run

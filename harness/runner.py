@@ -104,6 +104,10 @@ class RunConfig:
         """TensorFlow threads per worker, so that the workers share the CPU cores: ``max(1, cores // workers)``."""
         return max(1, len(os.sched_getaffinity(0)) // len(self.slots))
 
+    def limits(self, seconds: float) -> Limits:
+        """What one wait on a worker may use: ``seconds`` of wall time, and this run's memory and threads."""
+        return Limits(seconds, self.memory_mb << 20, self.max_threads)
+
 
 @dataclass(frozen=True)
 class TaskSummary:
@@ -204,8 +208,6 @@ def run_submission(submission: str | Path, data_root: str | Path, out_dir: str |
                         bar.advance(record.status != "ok")
                 write_predict(out, task.name, done.values())
     write_run_log(out / RUN_LOG, done.values())
-    for task in tasks:
-        write_predict(out, task.name, done.values())
     wanted = {(name, m) for name, models in ids.items() for m in models}
     chosen = tuple(sorted((r for key, r in done.items() if key in wanted), key=record_order))
     return RunResult(out, tuple(t.name for t in tasks), chosen, resumed)
@@ -241,11 +243,8 @@ def check_submission(submission: str | Path, data_root: str | Path,
         logs = Path(scratch) / LOG_DIR
         logs.mkdir()
         context = _RunContext(sub, [task], config, Path(scratch), logs)
-        session = _Session(context, slot=0, gpu=config.slots[0])
-        try:
+        with _Session(context, slot=0, gpu=config.slots[0]) as session:
             record = session.run(_Job(task.name, ids[0]))
-        finally:
-            session.stop()
         started = session.started
         if started is None:
             return CheckReport(sub.name, config.sandbox, None, None, None, record)
@@ -260,6 +259,10 @@ def check_submission(submission: str | Path, data_root: str | Path,
 class _Job:
     task: str
     model: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.task}/{self.model}"
 
 
 @dataclass(frozen=True)
@@ -317,6 +320,12 @@ class _Session:
         self.processes_at_start = 0
         self.log_path = context.log_dir / f"worker-{slot}.log"
 
+    def __enter__(self) -> "_Session":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def run(self, job: _Job) -> RunRecord:
         """Evaluate one model; never raises for anything the submission does."""
         config = self.context.config
@@ -326,11 +335,10 @@ class _Session:
         except _ImportFailure as failure:
             failure = self.context.import_failure(failure)
             return RunRecord(job.task, job.model, failure.status, None, 0.0, failure.message, self.slot)
-        limits = Limits(config.time_per_model, config.memory_mb << 20, config.max_threads)
-        sent = self.worker.send({"op": "run", "job": f"{job.task}/{job.model}", "task": job.task,
+        sent = self.worker.send({"op": "run", "job": job.name, "task": job.task,
                                  "model": job.model, "seed": model_seed(job.task, job.model),
                                  "time_budget": config.time_per_model})
-        reply = self.worker.receive(limits) if sent else Reply("died", detail="its input pipe is closed")
+        reply = self.worker.receive(config.limits(config.time_per_model)) if sent else Reply("died", detail="its input pipe is closed")
         return self._record(job, reply)
 
     def stop(self) -> None:
@@ -346,7 +354,7 @@ class _Session:
     def _record(self, job: _Job, reply: Reply) -> RunRecord:
         config = self.context.config
         msg = reply.message
-        if reply.kind == "message" and (msg.get("op") != "result" or msg.get("job") != f"{job.task}/{job.model}"):
+        if reply.kind == "message" and (msg.get("op") != "result" or msg.get("job") != job.name):
             reply = Reply("protocol", detail="answered out of turn", seconds=reply.seconds)
             self.worker.kill()
         if reply.kind != "message":
@@ -404,13 +412,13 @@ class _Session:
             raise HarnessError("run cancelled")
         self.worker.send({"op": "init", "submission_dir": program_dir, "tasks": tasks,
                           "threads": config.threads_per_worker(), "keras2": config.keras2})
-        hello = self._expect("hello", Limits(config.startup_seconds, config.memory_mb << 20, config.max_threads))
+        hello = self._expect("hello", config.limits(config.startup_seconds))
         if hello.kind != "message":
-            tail = " | ".join(self.worker.output_tail(3)) if self.worker else ""
+            tail = " | ".join(self.worker.output_tail(3))
             self.stop()
             raise HarnessError(f"a worker could not start ({hello.detail}); its last output: {tail or 'none'} "
                                f"(full output in {self.log_path})")
-        ready = self._expect("ready", Limits(config.time_per_model, config.memory_mb << 20, config.max_threads))
+        ready = self._expect("ready", config.limits(config.time_per_model))
         if ready.kind == "message" and ready.message["op"] == "ready":
             self.processes_at_start = tree_usage(self.worker.pid).processes
             self.started = _Started(float(hello.message.get("seconds", 0.0)),

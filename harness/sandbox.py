@@ -51,6 +51,7 @@ _TOP_LEVEL_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 _UID_BASE = 2_000_000
 _MAX_MESSAGE = 1 << 20
 _TAIL_BYTES = 8192
+_LOG_BYTES = 20 << 20  # of a worker's output copied to its log file
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -294,19 +295,24 @@ class WorkerProcess:
     """A running worker: ``command`` started with two extra pipes for JSON-line messages.
 
     The worker's stdout and stderr (the submission's prints, TensorFlow's
-    logs) are copied to ``log_path`` up to ``log_limit`` bytes; their last
+    logs) are copied to ``log_path`` up to `_LOG_BYTES` bytes; their last
     lines are kept for error messages. Not thread-safe, except `kill`.
     """
 
-    def __init__(self, argv: Sequence[str], env: Mapping[str, str], *, fd_in: int, fd_out: int,
-                 extra_fds: Sequence[int] = (), log_path: Path | None = None,
-                 log_limit: int = 20 << 20) -> None:
+    def __init__(self, argv: Sequence[str], env: Mapping[str, str], *, pipes: tuple[int, int],
+                 pass_fds: Sequence[int], launchers: int, log_path: Path | None) -> None:
+        """Start ``argv``; ``pipes`` are this side's ``(send, receive)`` ends, ``pass_fds`` the worker's.
+
+        ``launchers`` counts the processes of the tree that are not the
+        worker's to count against its thread limit (bwrap's own).
+        """
         self.proc = subprocess.Popen(list(argv), env=dict(env), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     pass_fds=(fd_in, fd_out, *extra_fds), start_new_session=True)
+                                     pass_fds=tuple(pass_fds), start_new_session=True)
+        self._send_fd, self._recv_fd = pipes
         self._tail = b""
-        self.launchers = 0
-        self._log = threading.Thread(target=self._copy_output, args=(log_path, log_limit), daemon=True)
+        self.launchers = launchers
+        self._log = threading.Thread(target=self._copy_output, args=(log_path, _LOG_BYTES), daemon=True)
         self._log.start()
         self._buffer = b""
 
@@ -331,15 +337,12 @@ class WorkerProcess:
             extra.append(args_fd)
             argv = [require_bwrap(), "--args", str(args_fd), "--", *argv]
         try:
-            worker = cls(argv, env, fd_in=to_worker_r, fd_out=from_worker_w, extra_fds=extra,
-                         log_path=log_path)
+            # bwrap's own two processes (outside and pid 1 inside) are not the worker's to count.
+            return cls(argv, env, pipes=(to_worker_w, from_worker_r), pass_fds=(to_worker_r, from_worker_w, *extra),
+                       launchers=2 if wrap is not None else 0, log_path=log_path)
         finally:
             for fd in (to_worker_r, from_worker_w, *extra):
                 os.close(fd)
-        worker._send_fd, worker._recv_fd = to_worker_w, from_worker_r
-        # bwrap's own two processes (outside and pid 1 inside) are not the worker's to count.
-        worker.launchers = 2 if wrap is not None else 0
-        return worker
 
     @property
     def pid(self) -> int:

@@ -56,13 +56,12 @@ class SubmissionError(HarnessError):
 class Submission:
     """A submission ready to copy into a sandbox.
 
-    ``source`` is what the user named (folder or zip); ``root`` the folder that
-    holds ``complexity.py`` (the folder itself, or the unpacked zip);
+    ``root`` is the folder that holds ``complexity.py`` (the folder the user
+    named, or the unpacked zip);
     ``digest`` a SHA-256 over its files' relative paths and contents, used to
     tell whether an output folder holds results of this same submission.
     """
 
-    source: Path
     root: Path
     name: str
     digest: str
@@ -106,7 +105,7 @@ def open_submission(path: str | Path, scratch: str | Path) -> Submission:
         raise SubmissionError(f"{source}: no such file or folder")
     root = _entry_folder(source, root)
     name = source.stem if source.is_file() else source.resolve().name
-    return Submission(source, root, name, tree_digest(root))
+    return Submission(root, name, tree_digest(root))
 
 
 def safe_unzip(archive: str | Path, dest: str | Path, *, max_bytes: int = MAX_UNPACKED_BYTES) -> None:
