@@ -8,3 +8,9 @@ class HarnessError(Exception):
     as ``error: <message>`` and exits with status 2; tracebacks are shown only
     with ``--debug``.
     """
+
+
+def one_line(exc: BaseException | str) -> str:
+    """The first line of an exception's message (for one-line `HarnessError` messages)."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -36,10 +36,10 @@ from typing import Any, Callable, ContextManager, Iterable, Mapping, Sequence
 import numpy as np
 
 from harness.errors import HarnessError
-from harness.metrics import (GranulatedKendall, Grid, Interval, InvalidGrid, RobustCMI, SignError,
+from harness.metrics import (GranulatedKendall, Grid, Interval, RobustCMI, SignError,
                              bootstrap_ci, score_all)
 from harness.records import PREDICT_SUFFIX, atomic_write_text
-from harness.task import MODEL_CONFIGS, Reference, Task, find_tasks, natural_key, read_json
+from harness.task import MODEL_CONFIGS, Reference, Task, bare_model_id, find_tasks, natural_key, read_json
 
 SCORES_JSON = "scores.json"
 SCORES_TXT = "scores.txt"
@@ -159,11 +159,6 @@ class ScoreReport:
 # ------------------------------------------------------------------ reading
 
 
-def model_id(key: str) -> str:
-    """The bare id of a prediction key: ``"model_3"`` and ``"3"`` are both ``"3"``."""
-    return key[len("model_"):] if key.startswith("model_") else key
-
-
 def read_prediction_file(path: str | Path) -> dict[str, float]:
     """``{bare id: value}`` from one ``.predict`` file; nan where the value is not a finite number.
 
@@ -190,7 +185,7 @@ def read_predictions(pred_dir: str | Path) -> dict[str, dict[str, float]]:
 def _normalize(raw: Mapping[str, Any], source: str) -> dict[str, float]:
     out: dict[str, float] = {}
     for key, value in raw.items():
-        mid = model_id(str(key))
+        mid = bare_model_id(str(key))
         if mid in out:
             raise HarnessError(f"{source}: model {mid} is given twice")
         out[mid] = _as_number(value)
@@ -256,17 +251,17 @@ def score_task(name: str, reference: Reference, predictions: Mapping[str, Any] |
     """
     source = source or f"predictions for task {name}"
     ids = reference.ids
+    if predictions is None:
+        return TaskScore(name, len(ids), 0, None, "no predictions", flags=(f"{source}: not found",))
     records = [reference.records[i] for i in ids]
     grid = Grid.from_hparams([r.hparams for r in records], reference.grid, ids=ids)
     gap = np.array([r.gap for r in records], dtype=np.float64)
-    if predictions is None:
-        return TaskScore(name, len(ids), 0, None, "no predictions", flags=(f"{source}: not found",))
     values = _normalize(predictions, source)
     _check_ids(values, reference, source)
     measure = np.array([values.get(i, math.nan) for i in ids], dtype=np.float64)
     ok = np.isfinite(measure)
     failed = [i for i, good in zip(ids, ok) if not good]
-    invalid = _grid_problem(grid)
+    invalid = grid.problem()
     flags: list[str] = []
     if failed:
         flags.append(f"{source}: {len(failed)} of {len(ids)} models have no finite prediction "
@@ -289,15 +284,6 @@ def score_task(name: str, reference: Reference, predictions: Mapping[str, Any] |
     return TaskScore(name, len(ids), len(rows), official, reason,
                      metrics.official_pairs, metrics.robust, metrics.kendall_tau,
                      metrics.granulated, metrics.sign_error, ci, tuple(flags))
-
-
-def _grid_problem(grid: Grid) -> str | None:
-    """Why the task's grid is invalid for the official score, or None."""
-    try:
-        grid.check_complete()
-    except InvalidGrid as exc:
-        return str(exc)
-    return None
 
 
 def _finite_official(value: float) -> tuple[float | None, str | None]:
@@ -370,14 +356,14 @@ def format_table(report: ScoreReport) -> str:
     rows = [header]
     for t in report.tasks:
         ci = t.ci.get("robust_cmi")
-        robust = "-" if t.robust is None else _fmt(t.robust.headline)
+        robust = "-" if t.robust is None else format_score(t.robust.headline)
         if ci is not None and t.robust is not None:
-            robust += f" [{_fmt(ci.low)}, {_fmt(ci.high)}]"
+            robust += f" [{format_score(ci.low)}, {format_score(ci.high)}]"
         rows.append((t.task, f"{t.n_scored}/{t.n_models}",
-                     _fmt(t.official) + ("" if t.official is not None else " (0)"),
-                     robust, _fmt(t.kendall_tau),
-                     "-" if t.granulated is None else _fmt(t.granulated.psi),
-                     "-" if t.sign_error is None else _fmt(t.sign_error.overall.mean)))
+                     format_score(t.official) + ("" if t.official is not None else " (0)"),
+                     robust, format_score(t.kendall_tau),
+                     "-" if t.granulated is None else format_score(t.granulated.psi),
+                     "-" if t.sign_error is None else format_score(t.sign_error.overall.mean)))
     widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
     lines = ["  ".join(cell.ljust(w) if c == 0 else cell.rjust(w)
                        for c, (cell, w) in enumerate(zip(row, widths))).rstrip() for row in rows]
@@ -387,7 +373,8 @@ def format_table(report: ScoreReport) -> str:
     return "\n".join(lines)
 
 
-def _fmt(value: float | None) -> str:
+def format_score(value: float | None) -> str:
+    """A score as the tables show it: 4 decimals, ``nan``, or ``-`` for none."""
     if value is None:
         return "-"
     return "nan" if math.isnan(value) else f"{value:.4f}"

@@ -28,7 +28,7 @@ from typing import Sequence
 import h5py
 import numpy as np
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, one_line
 
 # Keras 2's HDF5_OBJECT_HEADER_LIMIT: attributes above it are split into chunks.
 _HEADER_LIMIT = 64512
@@ -86,7 +86,7 @@ def _read_layer(path: Path, root: h5py.Group, name: str) -> LayerWeights:
     if name not in root:
         raise HarnessError(f"{path}: layer {name!r} is listed in layer_names but has no group")
     group = root[name]
-    weight_names = _read_name_list(group, "weight_names") if _has_name_list(group, "weight_names") else []
+    weight_names = _read_name_list(group, "weight_names")
     values = []
     for weight_name in weight_names:
         if weight_name not in group:
@@ -121,9 +121,3 @@ def _write_name_list(group: h5py.Group, name: str, names: Sequence[str]) -> None
     else:
         for i, chunk in enumerate(np.array_split(data, n_chunks)):
             group.attrs[f"{name}{i}"] = chunk
-
-
-def one_line(exc: BaseException | str) -> str:
-    """The first line of an exception's message (for one-line `HarnessError` messages)."""
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

@@ -30,8 +30,8 @@ import tensorflow as tf  # noqa: E402
 from google.protobuf.message import DecodeError  # noqa: E402
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2  # noqa: E402
 
-from harness.errors import HarnessError  # noqa: E402
-from harness.hdf5_weights import LayerWeights, one_line, read_weights_hdf5, write_weights_hdf5  # noqa: E402
+from harness.errors import HarnessError, one_line  # noqa: E402
+from harness.hdf5_weights import LayerWeights, read_weights_hdf5, write_weights_hdf5  # noqa: E402
 from harness.task import Task, natural_key, read_json  # noqa: E402
 
 SHARD_GLOB = "shard_*.tfrecord"

@@ -186,6 +186,14 @@ class Grid:
         return Grid(self.names, self.possible_values, self.levels[rows], self.labels[rows],
                     self.label_strings, ids)
 
+    def problem(self) -> str | None:
+        """Why `check_complete` rejects this grid, or None when it is valid."""
+        try:
+            self.check_complete()
+        except InvalidGrid as exc:
+            return str(exc)
+        return None
+
     def check_complete(self) -> None:
         """Raise `InvalidGrid` unless every combination of possible values is present exactly once.
 
@@ -478,11 +486,7 @@ def score_all(measure: Any, gap: Any, grid: Grid) -> Metrics:
     The official score is None (with the reason) when the grid is invalid.
     """
     m, g = _check_inputs(measure, gap, grid)
-    try:
-        grid.check_complete()
-        reason = None
-    except InvalidGrid as exc:
-        reason = str(exc)
+    reason = grid.problem()
     pairs, robust = _scan(m, g, grid, official=reason is None, robust=True)
     official = _fold_min(pairs.values()) if reason is None else None
     groups = _one_out_stats(m, g, grid)

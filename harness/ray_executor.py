@@ -54,7 +54,7 @@ from types import ModuleType
 from typing import Any, Iterator, Literal, Sequence
 
 from harness import __version__
-from harness.errors import HarnessError
+from harness.errors import HarnessError, one_line
 from harness.records import RunRecord
 from harness.runner import LOG_DIR, RunConfig, _ImportFailure, _Job, _RunContext, _Session
 from harness.submission import Submission
@@ -183,7 +183,7 @@ def connect(address: str | None) -> None:
                  logging_level=logging.ERROR)
     except (ConnectionError, ValueError, RuntimeError, TimeoutError) as exc:
         where = address or "the local Ray instance"
-        raise HarnessError(f"cannot connect to Ray at {where}: {_first_line(exc)}") from None
+        raise HarnessError(f"cannot connect to Ray at {where}: {one_line(exc)}") from None
 
 
 def _check_reachable(address: str, timeout: float = 10.0) -> None:
@@ -410,16 +410,16 @@ class RayPool:
             if isinstance(cause, HarnessError):
                 raise HarnessError(f"Ray node {exc.ip}: {cause}") from None
             raise HarnessError(f"unit {unit.index} ({unit.name}) failed on the cluster: "
-                               f"{type(cause).__name__}: {_first_line(cause)}") from exc
+                               f"{type(cause).__name__}: {one_line(cause)}") from exc
         except (exceptions.WorkerCrashedError, exceptions.NodeDiedError, exceptions.OutOfMemoryError,
                 exceptions.ObjectLostError) as exc:
             message = (f"its unit of work failed on the Ray cluster {self.options.max_retries + 1} time(s) "
-                       f"({type(exc).__name__}: {_first_line(exc)})")
+                       f"({type(exc).__name__}: {one_line(exc)})")
             return UnitResult(tuple(_failed(unit.task, unit.models, "crashed", message, unit.index)),
                               None, b"", "")
         except exceptions.RayError as exc:
             raise HarnessError(f"Ray could not run unit {unit.index} ({unit.name}): "
-                               f"{type(exc).__name__}: {_first_line(exc)}") from None
+                               f"{type(exc).__name__}: {one_line(exc)}") from None
 
     def _write_log(self, unit: Unit, result: UnitResult) -> None:
         header = (f"=== unit {unit.index} ({unit.name}) on Ray node {result.node or '?'} "
@@ -443,11 +443,6 @@ def _failed(task: str, models: Sequence[str], status: str, message: str,
 def _normalized(info: tarfile.TarInfo) -> tarfile.TarInfo:
     info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
     return info
-
-
-def _first_line(exc: BaseException | None) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 # --- a throwaway cluster on loopback addresses (tests, benchmarks, trying it out) ---

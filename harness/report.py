@@ -35,6 +35,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from harness import __version__
+from harness.evaluate import format_score
 from harness.records import RunRecord, atomic_write_text
 from harness.task import Reference, natural_key
 
@@ -320,10 +321,10 @@ def _task_section(entry: "Entry", result: "TaskResult", reference: Reference) ->
 
 def _task_metrics(result: "TaskResult") -> str:
     header = ["models scored", "official", "robust CMI", "Kendall τ", "Ψ", "sign-error"]
-    official = _fmt(result.official) if result.official is not None else \
+    official = format_score(result.official) if result.official is not None else \
         f"0 ({result.official_reason or 'not scored'})"
-    row = [f"{result.n_scored}/{result.n_models}", official, _fmt(result.robust_cmi),
-           _fmt(result.kendall_tau), _fmt(result.psi), _fmt(result.sign_error)]
+    row = [f"{result.n_scored}/{result.n_models}", official, format_score(result.robust_cmi),
+           format_score(result.kendall_tau), format_score(result.psi), format_score(result.sign_error)]
     return _table(header, [row], table_class="metrics")
 
 
@@ -359,14 +360,8 @@ def _cell(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return _fmt(value)
+        return format_score(value)
     return str(value)
-
-
-def _fmt(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return "nan" if math.isnan(value) else f"{value:.4f}"
 
 
 def _e(text: Any) -> str:

@@ -117,12 +117,6 @@ def natural_key(text: str) -> tuple:
                  for t in re.split(r"(\d+)", text) if t)
 
 
-def _is_task_dir(path: Path) -> bool:
-    if (path / MODEL_CONFIGS).is_file() or (path / "dataset_1").is_dir():
-        return True
-    return any(p.is_dir() and _MODEL_DIR.match(p.name) for p in path.iterdir())
-
-
 def _subdirs(path: Path) -> list[str]:
     return sorted((p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith((".", "__"))),
                   key=natural_key)
@@ -144,21 +138,29 @@ def find_tasks(root: str | Path) -> list[Task]:
                        set(_subdirs(ref) if ref.is_dir() else []), key=natural_key)
         tasks = [Task(n, inp / n if (inp / n).is_dir() else None,
                       ref / n if (ref / n / MODEL_CONFIGS).is_file() else None) for n in names]
-    elif _is_task_dir(root):
-        tasks = [_single_task(root)]
+    elif (task := _single_task(root)) is not None:
+        tasks = [task]
     else:
-        tasks = [_single_task(root / n) for n in _subdirs(root) if _is_task_dir(root / n)]
+        tasks = [t for n in _subdirs(root) if (t := _single_task(root / n)) is not None]
     if not tasks:
         raise HarnessError(f"{root}: no tasks found (expected model_<id> folders, "
                            f"{MODEL_CONFIGS}, or input_data/ and reference_data/)")
     return tasks
 
 
-def _single_task(path: Path) -> Task:
-    has_models = any(p.is_dir() and _MODEL_DIR.match(p.name) for p in path.iterdir())
+def _single_task(path: Path) -> Task | None:
+    """The task held in folder ``path`` (either side, or both), or None if it holds neither."""
+    has_input = (path / "dataset_1").is_dir() or any(p.is_dir() and _MODEL_DIR.match(p.name)
+                                                     for p in path.iterdir())
     has_ref = (path / MODEL_CONFIGS).is_file()
-    return Task(path.name, path if has_models or (path / "dataset_1").is_dir() else None,
-                path if has_ref else None)
+    if not (has_input or has_ref):
+        return None
+    return Task(path.name, path if has_input else None, path if has_ref else None)
+
+
+def bare_model_id(key: str) -> str:
+    """The bare id of a model key: ``"model_3"`` and ``"3"`` are both ``"3"``."""
+    return key[len("model_"):] if key.startswith("model_") else key
 
 
 def read_json(path: str | Path) -> Any:
@@ -187,7 +189,7 @@ def read_model_configs(path: str | Path) -> Reference:
         raise HarnessError(f"{path}: expected a non-empty JSON object of model entries")
     records = {}
     for key, entry in raw.items():
-        model_id = key[len("model_"):] if key.startswith("model_") else key
+        model_id = bare_model_id(key)
         records[model_id] = _parse_entry(path, model_id, entry)
     first = next(iter(raw.values()))["hparams"]
     grid = {}

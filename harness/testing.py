@@ -37,15 +37,13 @@ class TinyTask:
 
     ``root`` is the folder to hand to `harness.task.find_tasks` (the split root
     holding ``input_data``/``reference_data``, or the combined task folder's
-    parent); ``task`` the task itself; ``metrics`` maps each bare model id to
-    its ``(train_acc, test_acc)`` as stored in ``model_configs.json``.
+    parent); ``task`` the task itself (its ``model_configs.json`` holds each
+    model's hyperparameters and accuracies); ``grid`` the grid it spans.
     """
 
     root: Path
     task: Task
     grid: dict[str, list[Any]]
-    hparams: dict[str, dict[str, Any]]
-    metrics: dict[str, tuple[float, float]]
 
 
 def make_tiny_task(root: str | Path, layout: Literal["split", "combined"] = "split", *,
@@ -78,25 +76,21 @@ def make_tiny_task(root: str | Path, layout: Literal["split", "combined"] = "spl
     x_train, y_train = _random_split(rng, n_train, input_dim, n_classes)
     x_test, y_test = _random_split(rng, n_test, input_dim, n_classes)
     write_split(input_dir / "dataset_1" / "train", x_train, y_train, n_shards=n_shards)
-    test_dir = input_dir / "dataset_1" / "test" if layout == "combined" else None
-    if test_dir is not None:
-        write_split(test_dir, x_test, y_test, n_shards=n_shards)
+    if layout == "combined":
+        write_split(input_dir / "dataset_1" / "test", x_test, y_test, n_shards=n_shards)
 
-    hparams, metrics, entries = {}, {}, {}
+    entries = {}
     for index, values in enumerate(itertools.product(*grid.values())):
-        model_id = str(index)
         hp = dict(zip(grid, values))
-        model = _write_model(input_dir / f"model_{model_id}", hp, input_dim, n_classes, rng, with_init)
-        metrics[model_id] = (evaluate_accuracy(model, x_train, y_train),
-                             evaluate_accuracy(model, x_test, y_test))
-        hparams[model_id] = hp
-        entries[model_id] = {
+        model = _write_model(input_dir / f"model_{index}", hp, input_dim, n_classes, rng, with_init)
+        entries[str(index)] = {
             "hparams": {k: {"possible_values": grid[k], "current_value": v} for k, v in hp.items()},
-            "metrics": {"train_acc": metrics[model_id][0], "test_acc": metrics[model_id][1]},
+            "metrics": {"train_acc": evaluate_accuracy(model, x_train, y_train),
+                        "test_acc": evaluate_accuracy(model, x_test, y_test)},
         }
     reference_dir.mkdir(parents=True, exist_ok=True)
     (reference_dir / MODEL_CONFIGS).write_text(json.dumps(entries, indent=2))
-    return TinyTask(root, Task(name, input_dir, reference_dir), grid, hparams, metrics)
+    return TinyTask(root, Task(name, input_dir, reference_dir), grid)
 
 
 def mlp_config(hparams: Mapping[str, Any], input_dim: int, n_classes: int) -> dict[str, Any]:
@@ -142,7 +136,7 @@ def _write_model(model_dir: Path, hparams: Mapping[str, Any], input_dim: int, n_
     model_dir.mkdir(parents=True, exist_ok=True)
     config = mlp_config(hparams, input_dim, n_classes)
     (model_dir / "config.json").write_text(json.dumps(config, indent=2))
-    model = build_model(config, source=model_dir / "config.json")
+    model = build_model(config, source=model_dir / "config.json", initialize=False)
     if with_init:
         model.set_weights(_random_weights(model, rng))
         save_weights_hdf5(model, model_dir / "weights_init.hdf5")

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from harness.errors import HarnessError
-from harness.records import (RunRecord, predictions, read_run_log, write_predict, write_run_log)
+from harness.records import (RunRecord, read_run_log, write_predict, write_run_log)
 from harness.runner import RunConfig, model_seed, run_submission
 from harness.sandbox import (LIB_DIR, SandboxLayout, TaskMount, find_bwrap, kill_tree, tree_pids,
                              tree_usage, worker_uid)
