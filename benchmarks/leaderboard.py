@@ -25,8 +25,9 @@ import click
 
 from harness import __version__
 from harness.errors import HarnessError
-from harness.leaderboard import Entry, Leaderboard, run_leaderboard
+from harness.leaderboard import Entry, Leaderboard, metadata_field, run_leaderboard
 from harness.runner import RunConfig
+from model_zoo import DEFAULT_ZOO
 
 REPO = Path(__file__).resolve().parents[1]
 SUBMISSIONS = REPO / "sample_submissions"
@@ -46,12 +47,7 @@ def sample_submissions(only: Sequence[str] = ()) -> list[Path]:
 
 def family(entry: Entry) -> str:
     """The ``family:`` line of the submission's ``metadata`` file ("-" when absent)."""
-    meta = Path(entry.source) / "metadata"
-    for line in meta.read_text().splitlines() if meta.is_file() else []:
-        key, _, value = line.partition(":")
-        if key.strip() == "family":
-            return value.strip()
-    return "-"
+    return metadata_field(Path(entry.source), "family") or "-"
 
 
 def seconds_per_model(entry: Entry) -> tuple[float | None, float | None]:
@@ -134,14 +130,14 @@ def markdown(board: Leaderboard, command: str) -> str:
     parts += ["", "## By family", ""] + by_family(board)
     for task in board.tasks:
         parts += ["", f"## Task {task}", ""] + per_task(board, task)
-    if problems(board):
-        parts += ["", "## Problems", ""] + problems(board)
+    if issues := problems(board):
+        parts += ["", "## Problems", ""] + issues
     return "\n".join(parts) + "\n"
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--data", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              default=REPO / "model_zoo" / "default", show_default=True, help="Root of the tasks.")
+              default=DEFAULT_ZOO, show_default=True, help="Root of the tasks.")
 @click.option("--runs", type=click.Path(file_okay=False, path_type=Path),
               default=REPO / "results" / "baselines", show_default=True,
               help="Where each submission's run and scores are kept (reused between calls).")

@@ -156,9 +156,10 @@ def score(submission: Path, data: Path | None, out: Path | None, **options) -> N
     """
     from harness.evaluate import evaluate_dir
     from harness.runner import default_zoo
+    from harness.submission import default_name
 
     data = data or default_zoo()
-    out = out or Path("results") / (submission.stem if submission.is_file() else submission.resolve().name)
+    out = out or Path("results") / default_name(submission)
     _run(submission, data, out, _run_config(**options))
     report = evaluate_dir(out, data, out)
     _show_report(report, "flagged")
@@ -320,9 +321,7 @@ def _echo_leaderboard(board) -> None:
     click.echo(f"{'rank':>4}  {'submission':<28} {'official':>9}  status")
     for e in board.entries:
         official = "-" if e.overall_official is None else f"{e.overall_official:.4f}"
-        status = f"not scored: {e.error}" if e.error else (
-            f"{e.failed_models} model(s) failed" if e.failed_models else "ok")
-        click.echo(f"{e.rank if e.rank is not None else '-':>4}  {e.name:<28} {official:>9}  {status}")
+        click.echo(f"{e.rank if e.rank is not None else '-':>4}  {e.name:<28} {official:>9}  {e.status}")
     out = board.out_dir
     click.echo(f"wrote {out / LEADERBOARD_CSV}, {out / LEADERBOARD_MD}, {out / REPORT_HTML}")
 

@@ -44,7 +44,7 @@ from harness.errors import HarnessError
 from harness.evaluate import SCORES_JSON, SCORES_TXT, ScoreReport, read_predictions, score_task, write_scores
 from harness.records import PREDICT_SUFFIX, RUN_LOG, RunRecord, atomic_write_text, read_run_log, record_order
 from harness.runner import LOG_DIR, SUBMISSION_INFO, RunConfig, input_tasks, run_submission
-from harness.submission import open_submission
+from harness.submission import default_name, open_submission
 from harness.task import MODEL_CONFIGS, Reference, Task, natural_key
 
 LEADERBOARD_CSV = "leaderboard.csv"
@@ -161,6 +161,15 @@ class Entry:
     rank: int | None = None
 
     @property
+    def status(self) -> str:
+        """``ok``, ``N model(s) failed``, or ``not scored: <why>``."""
+        if self.error is not None:
+            return f"not scored: {self.error}"
+        if self.failed_models:
+            return f"{self.failed_models} model(s) failed"
+        return "ok"
+
+    @property
     def failed_models(self) -> int:
         return sum(r.status != "ok" for r in self.records)
 
@@ -188,8 +197,8 @@ def submission_name(path: str | Path) -> str:
     """The submission's display name: the ``name:`` line of its ``metadata`` file if it has
     one, else the folder's name or the zip's stem."""
     path = Path(path)
-    name = _metadata_field(_read_metadata(path), "name")
-    return name or (path.stem if path.is_file() else path.resolve().name)
+    name = metadata_field(path, "name")
+    return name or default_name(path)
 
 
 def _read_metadata(path: Path) -> str:
@@ -205,8 +214,9 @@ def _read_metadata(path: Path) -> str:
         return ""
 
 
-def _metadata_field(text: str, key: str) -> str | None:
-    for line in text.splitlines():
+def metadata_field(submission: Path, key: str) -> str | None:
+    """The value of the ``key: value`` line of a submission's ``metadata`` file (folder or zip), or None."""
+    for line in _read_metadata(submission).splitlines():
         k, sep, value = line.partition(":")
         if sep and k.strip().lower() == key and value.strip():
             return value.strip()
@@ -457,7 +467,7 @@ def summary_table(board: Leaderboard, *, full: bool) -> tuple[list[str], list[li
                           f"{sum(t.n_scored for t in e.tasks)}/{total}" if e.tasks else "-"]
         row += [_round(by_task[t].official if by_task[t].official is not None else 0.0)
                 if t in by_task else "-" for t in board.tasks]
-        row.append(_status(e))
+        row.append(e.status)
         p = e.provenance
         if full:
             row += ([p.harness_version, p.data_sha256, p.reference_sha256, p.submission_sha256, p.seed,
@@ -468,14 +478,6 @@ def summary_table(board: Leaderboard, *, full: bool) -> tuple[list[str], list[li
                      p.limits] if p else ["-"] * 5)
         rows.append(row)
     return header, rows
-
-
-def _status(entry: Entry) -> str:
-    if entry.error is not None:
-        return f"not scored: {entry.error}"
-    if entry.failed_models:
-        return f"{entry.failed_models} model(s) failed"
-    return "ok"
 
 
 def _round(value: float | None) -> float | str:
@@ -519,5 +521,5 @@ def write_leaderboard(board: Leaderboard, references: Mapping[str, Reference], *
     write_report(board, references, out / REPORT_HTML, progress=progress)
     written = [out / LEADERBOARD_CSV, out / LEADERBOARD_MD, out / REPORT_HTML]
     for path in written:
-        path.chmod(0o644)  # to be published: readable by all, unlike the private temporary file it was
+        path.chmod(0o644)  # to be published: readable by all, whatever the umask
     return written

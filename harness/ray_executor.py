@@ -57,6 +57,7 @@ from harness import __version__
 from harness.errors import HarnessError, one_line
 from harness.records import RunRecord
 from harness.runner import LOG_DIR, RunConfig, _ImportFailure, _Job, _RunContext, _Session
+from harness.sandbox import proc_stat, tree_pids
 from harness.submission import Submission
 from harness.task import Task
 
@@ -513,8 +514,6 @@ class LoopbackCluster:
     def pids(self) -> list[int]:
         """The cluster's processes: those of the nodes' process groups and their descendants
         (Ray puts each worker process in a group of its own)."""
-        from harness.sandbox import tree_pids
-
         leaders = [pid for pid, (_, group) in _process_table().items() if group in self.groups]
         return sorted({p for pid in leaders for p in tree_pids(pid)})
 
@@ -593,11 +592,9 @@ def _process_table() -> dict[int, tuple[str, int]]:
     """Every process of this machine: pid -> (state, process group), from ``/proc/<pid>/stat``."""
     table = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()  # state, ppid, pgrp, ...
-        except (OSError, IndexError):
-            continue
-        table[int(stat.parent.name)] = (fields[0], int(fields[2]))
+        fields = proc_stat(stat.parent.name)  # state, ppid, pgrp, ...
+        if fields is not None:
+            table[int(stat.parent.name)] = (fields[0], int(fields[2]))
     return table
 
 
@@ -610,7 +607,5 @@ def _signal(pid: int, sig: int) -> None:
 
 def _running(pid: int) -> bool:
     """Whether ``pid`` still runs (a zombie waiting to be reaped does not)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
+    fields = proc_stat(pid)
+    return fields is not None and fields[0] != "Z"

@@ -154,7 +154,8 @@ def model_seed(task: str, model: str) -> int:
 
 def default_zoo() -> Path:
     """The zoo shipped in the repository (``model_zoo/default``); `HarnessError` if it is absent."""
-    path = Path(__file__).resolve().parent.parent / "model_zoo" / "default"
+    from model_zoo import DEFAULT_ZOO as path
+
     if not path.is_dir():
         raise HarnessError(f"the default zoo ({path}) is not in this checkout yet; pass --data ROOT")
     return path

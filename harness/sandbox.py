@@ -241,16 +241,23 @@ def tree_usage(pid: int) -> TreeUsage:
     """
     rss = threads = processes = 0
     for p in tree_pids(pid):
-        try:
-            with open(f"/proc/{p}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
+        fields = proc_stat(p)
+        if fields is None:
             continue
         # fields[0] is field 3 of proc(5) (state): num_threads is field 20, rss field 24.
         threads += int(fields[17])
         rss += int(fields[21]) * _PAGE
         processes += 1
     return TreeUsage(rss, threads, processes)
+
+
+def proc_stat(pid: int | str) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first), or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
 
 
 def kill_tree(pid: int) -> None:

@@ -104,8 +104,13 @@ def open_submission(path: str | Path, scratch: str | Path) -> Submission:
     else:
         raise SubmissionError(f"{source}: no such file or folder")
     root = _entry_folder(source, root)
-    name = source.stem if source.is_file() else source.resolve().name
-    return Submission(root, name, tree_digest(root))
+    return Submission(root, default_name(source), tree_digest(root))
+
+
+def default_name(source: str | Path) -> str:
+    """A submission's name when nothing else names it: the folder's name, or the zip's stem."""
+    source = Path(source)
+    return source.stem if source.is_file() else source.resolve().name
 
 
 def safe_unzip(archive: str | Path, dest: str | Path, *, max_bytes: int = MAX_UNPACKED_BYTES) -> None:

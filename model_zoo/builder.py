@@ -59,6 +59,7 @@ import click
 import numpy as np
 
 from harness.errors import HarnessError
+from harness.records import atomic_write_text
 from harness.task import MODEL_CONFIGS, natural_key, read_json
 from model_zoo.architectures import build_config
 from model_zoo.datasets import Dataset, downsample, load_dataset
@@ -256,7 +257,7 @@ def build_zoo(spec: ZooSpec, out: str | Path, *, jobs: int = 1, tasks: list[str]
         raise HarnessError(f"--jobs must be at least 1 (got {jobs})")
     started = time.perf_counter()
     out = Path(out)
-    selected = [spec.task(name) for name in tasks] if tasks else list(spec.tasks)
+    selected = spec.select(tasks)
     report = BuildReport()
     pending: list[ModelJob] = []
     records: dict[str, dict[str, Any]] = {}
@@ -321,7 +322,7 @@ def estimate_build(spec: ZooSpec, *, sample: int = 4, jobs: int = 1, seed: int =
     """
     import tempfile
 
-    selected = [spec.task(name) for name in tasks] if tasks else list(spec.tasks)
+    selected = spec.select(tasks)
     with tempfile.TemporaryDirectory(prefix="pgdl-zoo-estimate-") as tmp:
         pending = []
         for task in selected:
@@ -386,9 +387,7 @@ def _write_entries(path: Path, entries: dict[str, Any]) -> None:
 
 
 def _write_json(path: Path, value: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(value, indent=1) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(value, indent=1) + "\n")
 
 
 def _run(pending: list[ModelJob], jobs: int, progress: bool) -> Iterator[ModelResult]:

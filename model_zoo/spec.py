@@ -40,7 +40,7 @@ import itertools
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from harness.errors import HarnessError
 from model_zoo.architectures import FAMILIES
@@ -126,6 +126,10 @@ class ZooSpec:
     seed: int
     tasks: tuple[TaskSpec, ...]
     path: Path | None = None
+
+    def select(self, names: Sequence[str] | None = None) -> list[TaskSpec]:
+        """The tasks named in ``names``, in that order; every task when none is named."""
+        return [self.task(name) for name in names] if names else list(self.tasks)
 
     def task(self, name: str) -> TaskSpec:
         for task in self.tasks:

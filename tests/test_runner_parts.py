@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from harness.errors import HarnessError
-from harness.records import (RunRecord, read_run_log, write_predict, write_run_log)
+from harness.records import RunRecord, atomic_write_text, read_run_log, write_predict, write_run_log
 from harness.runner import RunConfig, model_seed, run_submission
 from harness.sandbox import (LIB_DIR, SandboxLayout, TaskMount, find_bwrap, kill_tree, tree_pids,
                              tree_usage, worker_uid)
@@ -175,6 +175,17 @@ def test_predict_file_holds_only_successful_models_in_the_original_format(tmp_pa
     path = write_predict(tmp_path, "t", records)
     assert path.name == "t.predict"
     assert json.loads(path.read_text()) == {"model_1": 0.5}
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640)])
+def test_atomic_writes_get_the_permissions_of_a_plain_write(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        atomic_write_text(tmp_path / "scores.json", "{}\n")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "scores.json").stat().st_mode & 0o777 == mode
+    assert [p.name for p in tmp_path.iterdir()] == ["scores.json"]
 
 
 def test_record_of_status_ok_needs_a_finite_value():

@@ -42,12 +42,12 @@ MAGNITUDE_EPS = 1e-3
 
 
 @contextmanager
-def _restored_weights(model) -> Iterator[list]:
-    """Yields the trainable variables; puts their values back on exit."""
+def _restored_weights(model) -> Iterator[tuple[list, list[np.ndarray]]]:
+    """Yields the trainable variables and a copy of their values; puts the values back on exit."""
     variables = list(model.trainable_variables)
     saved = [np.array(v.numpy()) for v in variables]
     try:
-        yield variables
+        yield variables, saved
     finally:
         for v, w in zip(variables, saved):
             v.assign(w)
@@ -102,8 +102,8 @@ def noisy_accuracy(model, x: np.ndarray, y: np.ndarray, sigma: float, *, draws: 
     Draw ``k`` uses the standard-normal directions of
     ``numpy.random.default_rng([seed, k])``. Cost: ``draws`` forward passes.
     """
-    with _restored_weights(model) as variables:
-        return _noisy_accuracy(model, variables, [v.numpy() for v in variables], x, y,
+    with _restored_weights(model) as (variables, weights):
+        return _noisy_accuracy(model, variables, weights, x, y,
                                sigma, draws, seed, magnitude_aware, eps, forward_fn(model))
 
 
@@ -131,8 +131,7 @@ def pacbayes_sigma(model, x: np.ndarray, y: np.ndarray, *, magnitude_aware: bool
     """
     forward = forward_fn(model)
     target = accuracy(predict_logits(model, x, forward=forward), y) - max_drop
-    with _restored_weights(model) as variables:
-        weights = [v.numpy() for v in variables]
+    with _restored_weights(model) as (variables, weights):
 
         def passes(sigma: float) -> bool:
             acc = _noisy_accuracy(model, variables, weights, x, y, sigma, draws, seed,
@@ -156,8 +155,7 @@ def sharpness_alpha(model, x: np.ndarray, y: np.ndarray, *, magnitude_aware: boo
     """
     forward = forward_fn(model)
     target = accuracy(predict_logits(model, x, forward=forward), y) - max_drop
-    with _restored_weights(model) as variables:
-        weights = [v.numpy() for v in variables]
+    with _restored_weights(model) as (variables, weights):
         ascend = _ascent_step(model, variables, x, y)
 
         def passes(alpha: float) -> bool:

@@ -78,7 +78,7 @@ def path_norm_over_margin(model, x: np.ndarray, y: np.ndarray, q: float = 10.0) 
 
     Jiang et al. 2020, App. C, ``path.norm.over.margin``.
     """
-    return path_norm(model) * inverse_square(margin_quantile(model, x, y, q))
+    return path_norm(model) * inverse_margin(model, x, y, q)
 
 
 def spectral_over_margin(model, x: np.ndarray, y: np.ndarray, q: float = 10.0) -> float:
@@ -87,4 +87,4 @@ def spectral_over_margin(model, x: np.ndarray, y: np.ndarray, q: float = 10.0) -
     Jiang et al. 2020, App. C, ``log.prod.of.spec.over.margin`` (Bartlett et
     al. 2017, spectrally-normalized margin bounds).
     """
-    return log_prod_spectral(model) + math.log(inverse_square(margin_quantile(model, x, y, q)))
+    return log_prod_spectral(model) + math.log(inverse_margin(model, x, y, q))
