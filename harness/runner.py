@@ -307,8 +307,7 @@ class _RunContext:
             return self._import_failure
 
     def task_mounts(self) -> list[TaskMount]:
-        return [TaskMount(t.name, {m: t.model_dir(m) for m in t.model_ids()}, t.train_dir)
-                for t in self.tasks]
+        return [TaskMount.of(t) for t in self.tasks]
 
 
 class _Session:

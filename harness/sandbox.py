@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
 from harness.errors import HarnessError
+from harness.task import Task
 
 LIB_DIR = "/pgdl/lib"
 SUBMISSION_DIR = "/pgdl/submission"
@@ -96,6 +97,11 @@ class TaskMount:
     name: str
     model_dirs: Mapping[str, Path]
     train_dir: Path
+
+    @classmethod
+    def of(cls, task: Task) -> "TaskMount":
+        """What a worker may see of ``task``: every model folder and the training split, nothing else."""
+        return cls(task.name, {m: task.model_dir(m) for m in task.model_ids()}, task.train_dir)
 
 
 @dataclass(frozen=True)

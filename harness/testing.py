@@ -129,6 +129,30 @@ def _random_split(rng: np.random.Generator, n: int, dim: int, n_classes: int) ->
     return x, rng.integers(0, n_classes, size=n).astype(np.int32)
 
 
+def write_submission(folder: Path, code: str = "def complexity(model, dataset):\n    return 1.0\n") -> Path:
+    """A submission folder holding ``complexity.py`` with ``code`` (default: a constant measure)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "complexity.py").write_text(code)
+    return folder
+
+
+def stored_weights(model_dir: Path, name: str = "weights.hdf5") -> list[np.ndarray]:
+    """Every weight array of a model's HDF5 file, read with h5py only (not through Keras)."""
+    from harness.hdf5_weights import read_weights_hdf5
+
+    return [v for layer in read_weights_hdf5(model_dir / name) for v in layer.values]
+
+
+def expected_sum_of_squares(task: Task) -> dict[str, float]:
+    """``{"model_<id>": sum of squared weights}`` of every model of ``task``, straight from its HDF5 files.
+
+    Independent of the harness's model loading: what the original sample
+    submission must predict.
+    """
+    return {f"model_{m}": float(sum(np.sum(np.square(w)) for w in stored_weights(task.model_dir(m))))
+            for m in task.model_ids()}
+
+
 def _write_model(model_dir: Path, hparams: Mapping[str, Any], input_dim: int, n_classes: int,
                  rng: np.random.Generator, with_init: bool) -> Any:
     from harness.loading import build_model, save_weights_hdf5

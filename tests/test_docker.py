@@ -26,14 +26,13 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
 import pytest
 
-from harness.hdf5_weights import read_weights_hdf5
 from harness.leaderboard import reference_data, score_results
 from harness.official import ContainerCheckEngine, DockerEngine, prediction_step, run_official, scoring_step
 from harness.runner import RunConfig
 from harness.task import find_tasks
+from harness.testing import expected_sum_of_squares, write_submission
 
 pytestmark = pytest.mark.docker
 
@@ -100,23 +99,13 @@ def held_build_cache() -> Iterator[None]:
         subprocess.run(["podman", "rmi", tag], capture_output=True)
 
 
-def expected_sum_of_squares(task) -> dict[str, float]:
-    """Straight from the HDF5 files, independently of the harness's model loading."""
-    return {f"model_{m}": float(sum(np.sum(np.square(v)) for layer in read_weights_hdf5(task.model_dir(m) /
-                                                                                          "weights.hdf5")
-                                    for v in layer.values))
-            for m in task.model_ids()}
-
-
 @pytest.fixture(scope="module")
 def official_run(tmp_path_factory: pytest.TempPathFactory, tiny_split_task):
     reason = _missing_tools()
     if reason:
         pytest.skip(reason)
     tmp = tmp_path_factory.mktemp("official")
-    spy = tmp / "spy"
-    spy.mkdir()
-    (spy / "complexity.py").write_text(SPY)
+    spy = write_submission(tmp / "spy", SPY)
     (spy / "metadata").write_text("name: spy\n")
     started = time.monotonic()
     with held_build_cache():

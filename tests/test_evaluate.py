@@ -222,7 +222,7 @@ def test_predictions_for_an_unknown_task_are_a_warning(toy_data, gaps, tmp_path,
 def test_report_json_has_no_nan_and_table_shows_each_task(toy_data, gaps):
     measure = {i: float(len(i)) for i in gaps}   # ties everywhere: some metrics undefined
     report = evaluate_predictions({"toy_data": measure}, toy_data, bootstrap=5)
-    data = json.loads(report.to_json())   # allow_nan=False would have raised
+    data = json.loads(report.to_json(), parse_constant=lambda c: pytest.fail(f"{c} in scores.json"))
     assert data["tasks"]["toy_data"]["n_scored"] == 18
     table = format_table(report)
     assert table.splitlines()[2].startswith("toy_data") and "overall official score" in table

@@ -104,15 +104,11 @@ def test_parameter_count_and_vc_bound_of_a_small_network():
     assert M.vc_dimension_bound(model) == pytest.approx(2 + 2 * 2 * math.log(22 * 2 * 1024) * (12 + 8))
 
 
-def test_kit_baselines_reproduce_the_starting_kit_exactly_on_the_toy_task():
+def test_kit_baselines_reproduce_the_starting_kit_exactly_on_the_toy_task(toy_data):
     from harness.loading import load_model
     from harness.task import find_tasks
-    from harness.testing import sample_toy_data
 
-    root = sample_toy_data()
-    if root is None:
-        pytest.skip("the starting kit's toy data (../shared/pgdl-sample-data/toy_data) is absent")
-    task = find_tasks(root)[0]
+    task = find_tasks(toy_data)[0]
     for model_id in task.model_ids():
         model = load_model(task, model_id)
         # the kit's sample submissions, verbatim

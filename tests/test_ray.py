@@ -21,17 +21,15 @@ import tarfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from harness.evaluate import evaluate_dir
-from harness.hdf5_weights import read_weights_hdf5
 from harness.ray_executor import (INSTALL_HINT, LoopbackCluster, Unit, pack_task_input, plan_units,
                                   unit_size)
 from harness.records import read_run_log
 from harness.runner import RunConfig, run_submission
 from harness.sandbox import find_bwrap
-from harness.testing import TinyTask, make_tiny_task
+from harness.testing import TinyTask, expected_sum_of_squares, make_tiny_task
 
 REPO = Path(__file__).resolve().parents[1]
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
@@ -117,13 +115,6 @@ def running_units(cluster: LoopbackCluster) -> dict[int, tuple[str, ...]]:
         if title.startswith(f"ray::pgdl {TASK} "):
             units[pid] = tuple(title.split()[-1].split(","))
     return units
-
-
-def sum_of_squares(task: TinyTask) -> dict[str, float]:
-    return {f"model_{m}": float(sum(np.sum(np.square(v)) for layer in
-                                    read_weights_hdf5(task.task.model_dir(m) / "weights.hdf5")
-                                    for v in layer.values))
-            for m in task.task.model_ids()}
 
 
 # --- units and shipping (no cluster) ------------------------------------------
@@ -213,7 +204,7 @@ class TestOnACluster:
         assert sorted(records) == [(TASK, str(m)) for m in range(N_MODELS)]
         assert {r.status for r in records.values()} == {"ok"}
         predicted = json.loads((tmp_path / f"{TASK}.predict").read_text())
-        assert predicted == pytest.approx(sum_of_squares(task), rel=1e-5)
+        assert predicted == pytest.approx(expected_sum_of_squares(task.task), rel=1e-5)
 
     def test_a_restarted_driver_resumes_where_the_killed_one_stopped(self, cluster, task, tmp_path):
         args = ("predict", str(SUBMISSIONS / "slow_sum_of_squares"), "--data", str(task.root),
@@ -230,7 +221,7 @@ class TestOnACluster:
         assert {key: after[key] for key in before} == before  # kept as they were, not run again
         assert {r["status"] for r in after.values()} == {"ok"}
         predicted = json.loads((tmp_path / f"{TASK}.predict").read_text())
-        assert predicted == pytest.approx(sum_of_squares(task), rel=1e-5)
+        assert predicted == pytest.approx(expected_sum_of_squares(task.task), rel=1e-5)
 
     def test_a_crash_of_the_submission_is_recorded_not_retried(self, cluster, task, tmp_path):
         finish(driver(cluster, "predict", str(HOSTILE / "segfault"), "--data", str(task.root),

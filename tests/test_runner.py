@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.hdf5_weights import read_weights_hdf5
 from harness.runner import RunConfig, run_submission
 from harness.sandbox import find_bwrap, tree_pids
 from harness.task import find_tasks
+from harness.testing import expected_sum_of_squares, stored_weights, write_submission
 
 REPO = Path(__file__).resolve().parents[1]
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
@@ -29,15 +29,6 @@ HOSTILE = Path(__file__).resolve().parent / "hostile"
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(find_bwrap() is None, reason="bubblewrap (bwrap) is not installed")]
-
-
-def weights(model_dir: Path, name: str = "weights.hdf5") -> list[np.ndarray]:
-    return [v for layer in read_weights_hdf5(model_dir / name) for v in layer.values]
-
-
-def expected_sum_of_squares(root: Path) -> dict[str, dict[str, float]]:
-    return {t.name: {f"model_{m}": float(sum(np.sum(np.square(w)) for w in weights(t.model_dir(m))))
-                     for m in t.model_ids()} for t in find_tasks(root)}
 
 
 def read_predict(out: Path, task: str) -> dict[str, float]:
@@ -52,7 +43,7 @@ def pgdl(*args: str, **kwargs) -> subprocess.CompletedProcess:
 def test_original_sample_submission_runs_unmodified_on_the_toy_task(tmp_path, toy_data):
     result = run_submission(SUBMISSIONS / "original_sum_of_squares", toy_data, tmp_path, RunConfig())
     assert [r.status for r in result.records] == ["ok"] * 18
-    expected = expected_sum_of_squares(toy_data)["toy_data"]
+    expected = expected_sum_of_squares(find_tasks(toy_data)[0])
     predicted = read_predict(tmp_path, "toy_data")
     assert list(predicted) == list(expected)
     assert predicted == pytest.approx(expected, rel=1e-5)
@@ -63,8 +54,8 @@ def test_distance_from_initialization_runs_unmodified_on_the_toy_task(tmp_path, 
     assert {r.status for r in result.records} == {"ok"}, result.records[0].message
     task = find_tasks(toy_data)[0]
     expected = {f"model_{m}": float(sum(np.sum(np.square(w - w0)) for w, w0 in
-                                        zip(weights(task.model_dir(m)),
-                                            weights(task.model_dir(m), "weights_init.hdf5"))))
+                                        zip(stored_weights(task.model_dir(m)),
+                                            stored_weights(task.model_dir(m), "weights_init.hdf5"))))
                 for m in task.model_ids()}
     assert read_predict(tmp_path, "toy_data") == pytest.approx(expected, rel=1e-5)
 
@@ -127,7 +118,7 @@ def test_run_resumes_after_ctrl_c_and_after_being_killed(tmp_path, tiny_split_ta
     assert [json.loads(line)["model"] for line in lines] == ["0", "1", "2", "3"]
     assert set(kept) <= set(lines)  # records of the interrupted runs were kept, not redone
     assert read_predict(out, "tiny_task") == pytest.approx(
-        expected_sum_of_squares(tiny_split_task.root)["tiny_task"], rel=1e-5)
+        expected_sum_of_squares(tiny_split_task.task), rel=1e-5)
 
 
 def test_check_reports_import_signature_and_one_model(toy_data):
@@ -153,14 +144,13 @@ def test_score_without_sandbox_writes_predictions_and_scores(tmp_path, tiny_spli
     assert "tiny_task" in proc.stdout and "overall official score" in proc.stdout
     assert json.loads((out / "scores.json").read_text())["n_scored"] == 4
     assert read_predict(out, "tiny_task") == pytest.approx(
-        expected_sum_of_squares(tiny_split_task.root)["tiny_task"], rel=1e-5)
+        expected_sum_of_squares(tiny_split_task.task), rel=1e-5)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tf_keras") is None, reason="tf_keras is not installed")
 def test_keras2_mode_runs_the_submission_under_tf_keras(tmp_path, tiny_split_task):
-    probe = tmp_path / "probe"
-    probe.mkdir()
-    (probe / "complexity.py").write_text(
+    probe = write_submission(
+        tmp_path / "probe",
         "import numpy as np\nimport tensorflow as tf\nimport tf_keras\n\n\n"
         "def complexity(model, dataset):\n"
         "    assert isinstance(model, tf_keras.Model), type(model).__mro__\n"
@@ -169,13 +159,12 @@ def test_keras2_mode_runs_the_submission_under_tf_keras(tmp_path, tiny_split_tas
     result = run_submission(probe, tiny_split_task.root, tmp_path / "out", RunConfig(keras2=True))
     assert {r.status for r in result.records} == {"ok"}, result.records[0].message
     assert read_predict(tmp_path / "out", "tiny_task") == pytest.approx(
-        expected_sum_of_squares(tiny_split_task.root)["tiny_task"], rel=1e-5)
+        expected_sum_of_squares(tiny_split_task.task), rel=1e-5)
 
 
 def test_gpu_workers_get_one_device_each_and_run_on_a_machine_without_one(tmp_path, tiny_split_task):
-    probe = tmp_path / "probe"
-    probe.mkdir()
-    (probe / "complexity.py").write_text(
+    probe = write_submission(
+        tmp_path / "probe",
         "import os\n\n\n"
         "def complexity(model, dataset):\n"
         "    assert os.path.isdir('/sys/devices')\n"

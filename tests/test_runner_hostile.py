@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import select
 import shutil
 import socket
 import subprocess
@@ -83,17 +84,19 @@ def hostile(tmp_path_factory, tiny_combined_task, tiny_split_task) -> Hostile:
 
 
 class LoopbackServer:
-    """A TCP server on 127.0.0.1 that records the first bytes of every connection."""
+    """A TCP and a UDP server on one port of 127.0.0.1, recording the first bytes of every
+    connection and every datagram."""
 
     def __init__(self) -> None:
         self.seen: list[bytes] = []
         self._socket = socket.socket()
         self._socket.bind(("127.0.0.1", 0))
         self._socket.listen()
-        self._socket.settimeout(0.2)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept)
         self.port = self._socket.getsockname()[1]
+        self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._udp.bind(("127.0.0.1", self.port))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve)
 
     def __enter__(self) -> "LoopbackServer":
         self._thread.start()
@@ -103,15 +106,17 @@ class LoopbackServer:
         self._stop.set()
         self._thread.join()
         self._socket.close()
+        self._udp.close()
 
-    def _accept(self) -> None:
+    def _serve(self) -> None:
         while not self._stop.is_set():
-            try:
+            ready, _, _ = select.select([self._socket, self._udp], [], [], 0.2)
+            if self._udp in ready:
+                self.seen.append(self._udp.recv(100))
+            if self._socket in ready:
                 conn, _ = self._socket.accept()
-            except OSError:
-                continue
-            with conn:
-                self.seen.append(conn.recv(100))
+                with conn:
+                    self.seen.append(conn.recv(100))
 
 
 def outcomes(result: RunResult) -> dict[str, tuple[str, float | None]]:

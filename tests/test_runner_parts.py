@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -21,16 +22,11 @@ from harness.runner import RunConfig, model_seed, run_submission
 from harness.sandbox import (LIB_DIR, SandboxLayout, TaskMount, find_bwrap, kill_tree, tree_pids,
                              tree_usage, worker_uid)
 from harness.submission import (SubmissionError, open_submission, plan_call, safe_unzip, tree_digest)
+from harness.testing import write_submission
 from harness.worker import as_value, describe_exception
 
 REPO = Path(__file__).resolve().parents[1]
 needs_bwrap = pytest.mark.skipif(find_bwrap() is None, reason="bubblewrap (bwrap) is not installed")
-
-
-def write_submission(folder: Path, code: str = "def complexity(model, dataset):\n    return 1.0\n") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "complexity.py").write_text(code)
-    return folder
 
 
 # --- submissions -------------------------------------------------------------
@@ -253,7 +249,7 @@ print(json.dumps(report))
 @needs_bwrap
 def test_sandbox_shows_the_input_side_only(tmp_path, tiny_combined_task):
     task = tiny_combined_task.task
-    mount = TaskMount(task.name, {m: task.model_dir(m) for m in task.model_ids()}, task.train_dir)
+    mount = TaskMount.of(task)
     copy = write_submission(tmp_path / "copy")
     uid = worker_uid(0) if os.geteuid() == 0 else None
     if uid is not None:
@@ -287,18 +283,18 @@ def test_sandbox_shows_the_input_side_only(tmp_path, tiny_combined_task):
     assert not (tmp_path / "new.txt").exists() and (copy / "new.txt").read_text() == "x"
 
 
-def test_private_tmp_is_mounted_before_anything_under_tmp(tmp_path, tiny_combined_task):
-    task = tiny_combined_task.task
-    mount = TaskMount(task.name, {m: task.model_dir(m) for m in task.model_ids()}, task.train_dir)
-    args = SandboxLayout(tmp_path / "copy", [mount]).bwrap_args()
+def test_private_tmp_is_mounted_before_anything_under_tmp(tmp_path, tiny_combined_task, monkeypatch):
+    with tempfile.TemporaryDirectory(dir="/tmp") as venv_in_tmp:  # a Python environment under /tmp
+        monkeypatch.setattr("harness.sandbox.python_dirs", lambda: [Path(venv_in_tmp)])
+        args = SandboxLayout(tmp_path / "copy", [TaskMount.of(tiny_combined_task.task)]).bwrap_args()
     tmpfs = next(i for i, a in enumerate(args) if a == "--tmpfs" and args[i + 1] == "/tmp")
     under_tmp = [i for i, a in enumerate(args) if a.startswith("/tmp/") and args[i - 2] in ("--bind", "--ro-bind")]
-    assert all(i > tmpfs for i in under_tmp)
+    assert under_tmp and all(i > tmpfs for i in under_tmp)
 
 
 def test_no_reference_data_is_ever_a_mount_source(tmp_path, tiny_combined_task):
     task = tiny_combined_task.task
-    mount = TaskMount(task.name, {m: task.model_dir(m) for m in task.model_ids()}, task.train_dir)
+    mount = TaskMount.of(task)
     args = SandboxLayout(tmp_path / "copy", [mount]).bwrap_args()
     sources = [Path(args[i + 1]) for i, a in enumerate(args) if a in ("--bind", "--ro-bind")]
     assert task.input_dir not in sources and REPO not in sources

@@ -21,8 +21,8 @@ def complexity(model, dataset, program_dir, model_id):
             print("tcp", host, exc)
         try:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                udp.sendto(b"hostile", (host, port))
-                reached += 0  # a UDP send "succeeds" locally even when nothing receives it
+                udp.sendto(b"hostile", (host, port))  # "succeeds" even when nothing receives it:
+                # the test's server on the host records whatever arrives
         except OSError as exc:
             print("udp", host, exc)
     return float(reached)
