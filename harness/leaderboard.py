@@ -319,8 +319,8 @@ def load_entry(name: str, source: str | Path, result_dir: str | Path, provenance
         raise HarnessError(f"{path}: not found (the submission was not scored)") from None
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise HarnessError(f"{path}: not a scores file ({exc!r})") from None
-    records = tuple(sorted(read_run_log(result_dir / RUN_LOG).values(), key=record_order))
-    return Entry(name, str(source), result_dir, None, overall, tasks, records, flags, provenance, reused)
+    return Entry(name, str(source), result_dir, None, overall, tasks, _records(result_dir), flags, provenance,
+                 reused)
 
 
 def rank_entries(entries: Iterable[Entry]) -> tuple[Entry, ...]:
@@ -351,25 +351,49 @@ def run_leaderboard(submissions: Sequence[str | Path], data_root: str | Path, ou
     """
     if not submissions:
         raise HarnessError("give at least one submission")
-    say = log or (lambda _msg: None)
     tasks = input_tasks(data_root, config.tasks)
     references = reference_data(tasks)
+
+    def produce(path: Path, dest: Path, reused: bool) -> None:
+        if not reused:
+            run_submission(path, data_root, dest, config)
+        score_results(dest, references, bootstrap=bootstrap, seed=seed)
+
+    return build_leaderboard(submissions, tasks, references, out_dir, config, produce, seed=seed,
+                             isolation="bubblewrap" if config.sandbox else "none", rerun=rerun, log=log,
+                             progress=progress)
+
+
+Produce = Callable[[Path, Path, bool], None]
+"""``produce(submission, dest, reused)`` leaves the submission's ``scores.json`` (and run) in ``dest``;
+``reused``: ``dest`` already holds predictions made under the same provenance."""
+
+
+def build_leaderboard(submissions: Sequence[str | Path], tasks: Sequence[Task],
+                      references: Mapping[str, Reference], out_dir: str | Path, config: RunConfig,
+                      produce: Produce, *, seed: int, isolation: str, rerun: bool = False,
+                      log: Log | None = None, progress: Any = None) -> Leaderboard:
+    """The leaderboard of ``submissions``, each scored by ``produce`` in its own folder of ``out_dir``.
+
+    What every way of running submissions shares: checksums and provenance,
+    reuse of results made under the same provenance, a failing submission
+    becoming its row's ``error``, ranking, and writing ``out_dir``.
+    """
+    say = log or (lambda _msg: None)
     say(f"checksumming the input data of {len(tasks)} task(s)")
-    data_sha, reference_sha = data_checksum(tasks), reference_checksum(tasks)
+    base = Provenance(__version__, data_checksum(tasks), reference_checksum(tasks), "", seed,
+                      config.time_per_model, config.memory_mb, config.max_threads, isolation, config.keras2,
+                      tuple(t.name for t in tasks))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     entries = []
     for index, (path, name, folder) in enumerate(name_submissions(submissions), start=1):
         say(f"[{index}/{len(submissions)}] {name} ({path})")
-        base = Provenance(__version__, data_sha, reference_sha, "", seed, config.time_per_model,
-                          config.memory_mb, config.max_threads, "bubblewrap" if config.sandbox else "none",
-                          config.keras2, tuple(t.name for t in tasks))
-        entry = _run_one(Path(path), name, out / folder, data_root, references, base, config,
-                         rerun=rerun, bootstrap=bootstrap, seed=seed)
+        entry = _entry(path, name, out / folder, base, produce, rerun=rerun)
         say(f"    {'reused earlier results' if entry.reused else 'done'}" if entry.error is None
             else f"    failed: {entry.error}")
         entries.append(entry)
-    board = Leaderboard(rank_entries(entries), tuple(references), data_sha, out)
+    board = Leaderboard(rank_entries(entries), tuple(references), base.data_sha256, out)
     write_leaderboard(board, references, progress=progress)
     return board
 
@@ -389,19 +413,20 @@ def name_submissions(submissions: Sequence[str | Path]) -> list[tuple[Path, str,
     return named
 
 
-def _run_one(path: Path, name: str, dest: Path, data_root: str | Path, references: Mapping[str, Reference],
-             base: Provenance, config: RunConfig, *, rerun: bool, bootstrap: int, seed: int) -> Entry:
+def _entry(path: Path, name: str, dest: Path, base: Provenance, produce: Produce, *, rerun: bool) -> Entry:
     try:
         provenance = replace(base, submission_sha256=submission_checksum(path))
         reused = prepare_result_dir(dest, provenance, rerun=rerun)
-        if not reused:
-            run_submission(path, data_root, dest, config)
-        score_results(dest, references, bootstrap=bootstrap, seed=seed)
+        produce(path, dest, reused)
         atomic_write_text(dest / PROVENANCE, provenance.to_json())
         return load_entry(name, path, dest, provenance, reused=reused)
     except HarnessError as exc:
-        records = tuple(sorted(read_run_log(dest / RUN_LOG).values(), key=record_order))
-        return Entry(name, str(path), dest, error=str(exc), records=records)
+        return Entry(name, str(path), dest, error=str(exc), records=_records(dest))
+
+
+def _records(result_dir: Path) -> tuple[RunRecord, ...]:
+    """The run records kept in ``result_dir``, in record order (none when it has no run log)."""
+    return tuple(sorted(read_run_log(result_dir / RUN_LOG).values(), key=record_order))
 
 
 def prepare_result_dir(dest: Path, provenance: Provenance, *, rerun: bool = False) -> bool:

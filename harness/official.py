@@ -31,17 +31,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, Sequence
 
-from harness import __version__
 from harness.errors import HarnessError
 from harness.evaluate import SCORES_JSON, SCORES_TXT
-from harness.leaderboard import (PROVENANCE, Entry, Leaderboard, Log, Provenance, prepare_result_dir,
-                                 data_checksum, load_entry, name_submissions, rank_entries, reference_checksum,
-                                 reference_data, submission_checksum, write_leaderboard)
-from harness.records import RUN_LOG, atomic_write_text, read_run_log, record_order
+from harness.leaderboard import Leaderboard, Log, build_leaderboard, reference_data
 from harness.runner import RunConfig, input_tasks
 
 INPUT_DATA = "/data/input_data"
@@ -180,31 +176,20 @@ def run_official(submissions: Sequence[str | Path], data_root: str | Path, out_d
     input_root, reference_root = split_roots(data_root)
     tasks = input_tasks(data_root)
     references = reference_data(tasks)
-    say(f"checksumming the input data of {len(tasks)} task(s)")
-    base = Provenance(__version__, data_checksum(tasks), reference_checksum(tasks), "", seed,
-                      config.time_per_model, config.memory_mb, config.max_threads, "container", config.keras2,
-                      tuple(t.name for t in tasks))
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    entries = []
-    for index, (path, name, folder) in enumerate(name_submissions(submissions), start=1):
-        say(f"[{index}/{len(submissions)}] {name} ({path})")
-        entry = _official_one(path, name, out / folder, input_root, reference_root, base, engine, config,
-                              bootstrap=bootstrap, seed=seed, rerun=rerun, say=say)
-        say("    done" if entry.error is None else f"    failed: {entry.error}")
-        entries.append(entry)
-    board = Leaderboard(rank_entries(entries), tuple(references), base.data_sha256, out)
-    write_leaderboard(board, references, progress=progress)
-    return board
+
+    def produce(path: Path, dest: Path, reused: bool) -> None:
+        _run_containers(path, dest, input_root, reference_root, engine, config, reused=reused,
+                        bootstrap=bootstrap, seed=seed, say=say)
+
+    return build_leaderboard(submissions, tasks, references, out_dir, config, produce, seed=seed,
+                             isolation="container", rerun=rerun, log=log, progress=progress)
 
 
-def _official_one(path: Path, name: str, dest: Path, input_root: Path, reference_root: Path, base: Provenance,
-                  engine: Engine, config: RunConfig, *, bootstrap: int, seed: int, rerun: bool,
-                  say: Log) -> Entry:
+def _run_containers(path: Path, dest: Path, input_root: Path, reference_root: Path, engine: Engine,
+                    config: RunConfig, *, reused: bool, bootstrap: int, seed: int, say: Log) -> None:
+    """The prediction container (unless ``reused``), then the scoring one; scores moved into ``dest``."""
     staging = dest.parent / STAGING_DIR / dest.name
     try:
-        provenance = replace(base, submission_sha256=submission_checksum(path))
-        reused = prepare_result_dir(dest, provenance, rerun=rerun)
         if not reused:
             say("    prediction container")
             _run(engine, prediction_step(_staged(path, staging), input_root, dest, config), dest)
@@ -220,11 +205,6 @@ def _official_one(path: Path, name: str, dest: Path, input_root: Path, reference
                                f"(full output: {log_path})")
         for fname in (SCORES_JSON, SCORES_TXT):
             os.replace(scores_dir / fname, dest / fname)
-        atomic_write_text(dest / PROVENANCE, provenance.to_json())
-        return load_entry(name, path, dest, provenance, reused=reused)
-    except HarnessError as exc:
-        records = tuple(sorted(read_run_log(dest / RUN_LOG).values(), key=record_order))
-        return Entry(name, str(path), dest, error=str(exc), records=records)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(dest / SCORING_DIR, ignore_errors=True)
