@@ -32,22 +32,39 @@ def cli(ctx: click.Context, debug: bool) -> None:
 # --- run: predict, score, check (harness.runner) -----------------------------
 
 
+def _with(command, options):
+    """``command`` with ``options`` (click decorators), in the order listed."""
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+# Options that mean the same wherever they appear (click makes a new Option each time one is applied).
+_TIME_PER_MODEL = click.option("--time-per-model", default=300.0, show_default=True, metavar="SECONDS",
+                               help="Wall-time limit per model (and for importing the submission).")
+_MEMORY_MB = click.option("--memory-mb", default=8192, show_default=True,
+                          help="Limit on the resident memory of a worker's whole process tree.")
+_MAX_THREADS = click.option("--max-threads", default=1024, show_default=True,
+                            help="Limit on the threads and processes of a worker.")
+_KERAS2 = click.option("--keras2", is_flag=True, help="Run the submission under Keras 2 (tf_keras).")
+_BOOTSTRAP = click.option("--bootstrap", default=200, show_default=True, type=click.IntRange(min=0),
+                          help="Bootstrap resamples per task for the confidence intervals (0: none).")
+_SEED = click.option("--seed", default=0, show_default=True, type=int, help="Seed of the bootstrap.")
+
+
 def _run_options(command):
-    """Options shared by `predict` and `score`: workers, limits, sandbox, Keras flavour."""
-    options = [
+    """Options shared by `predict`, `score` and `leaderboard`: workers, limits, sandbox, Keras flavour, Ray."""
+    return _with(command, [
         click.option("--workers", default=1, show_default=True, help="CPU worker processes."),
         click.option("--gpus", default="", metavar="0,1,...",
                      help="One worker per listed GPU (CUDA_VISIBLE_DEVICES); replaces --workers."),
-        click.option("--time-per-model", default=300.0, show_default=True, metavar="SECONDS",
-                     help="Wall-time limit per model (and for importing the submission)."),
-        click.option("--memory-mb", default=8192, show_default=True,
-                     help="Limit on the resident memory of a worker's whole process tree."),
-        click.option("--max-threads", default=1024, show_default=True,
-                     help="Limit on the threads and processes of a worker."),
+        _TIME_PER_MODEL,
+        _MEMORY_MB,
+        _MAX_THREADS,
         click.option("--no-sandbox", is_flag=True,
                      help="Run without bubblewrap: only for trusted code, or inside a container "
                           "that is itself the sandbox (limits still apply)."),
-        click.option("--keras2", is_flag=True, help="Run the submission under Keras 2 (tf_keras)."),
+        _KERAS2,
         click.option("--task", "tasks", multiple=True, metavar="NAME", help="Only this task (repeatable)."),
         click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
                      help="Run models in local worker processes, or as units of work on a Ray cluster "
@@ -63,10 +80,24 @@ def _run_options(command):
                      help="GPUs per unit of work on Ray (0 to 1; 0.5 packs two units per GPU)."),
         click.option("--models-per-unit", type=click.IntRange(min=1),
                      help="Models per unit of work on Ray (default: two units per slot, at most 16 models)."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    ])
+
+
+def _check_options(command):
+    """Options of the one-model check shared by `check` and `pack`."""
+    return _with(command, [
+        click.option("--time-limit", default=60.0, show_default=True, metavar="SECONDS",
+                     help="Limit for importing the submission, and for the one model."),
+        _MEMORY_MB,
+        click.option("--no-sandbox", is_flag=True, help="Run without bubblewrap (trusted code only)."),
+        _KERAS2,
+    ])
+
+
+def _check_config(time_limit: float, memory_mb: int, no_sandbox: bool, keras2: bool):
+    """The `RunConfig` of a check: one worker, quiet."""
+    return _run_config(workers=1, gpus="", time_per_model=time_limit, memory_mb=memory_mb, max_threads=1024,
+                       no_sandbox=no_sandbox, keras2=keras2, tasks=(), progress=False)
 
 
 def _run_config(workers, gpus, time_per_model, memory_mb, max_threads, no_sandbox, keras2, tasks,
@@ -169,19 +200,14 @@ def score(submission: Path, data: Path | None, out: Path | None, **options) -> N
 @click.argument("submission", type=click.Path(path_type=Path))
 @click.option("--data", type=click.Path(path_type=Path),
               help="Root of the tasks (default: the zoo shipped in model_zoo/default).")
-@click.option("--time-limit", default=60.0, show_default=True, metavar="SECONDS",
-              help="Limit for importing the submission, and for the one model.")
-@click.option("--memory-mb", default=8192, show_default=True)
-@click.option("--no-sandbox", is_flag=True, help="Run without bubblewrap (trusted code only).")
-@click.option("--keras2", is_flag=True, help="Run the submission under Keras 2 (tf_keras).")
+@_check_options
 def check(submission: Path, data: Path | None, time_limit: float, memory_mb: int, no_sandbox: bool,
           keras2: bool) -> None:
     """Check SUBMISSION quickly: import it in the sandbox, read its signature, run it on one model."""
     from harness.runner import check_submission, default_zoo
 
-    config = _run_config(workers=1, gpus="", time_per_model=time_limit, memory_mb=memory_mb, max_threads=1024,
-                         no_sandbox=no_sandbox, keras2=keras2, tasks=(), progress=False)
-    report = check_submission(submission, data or default_zoo(), config)
+    report = check_submission(submission, data or default_zoo(),
+                              _check_config(time_limit, memory_mb, no_sandbox, keras2))
     record = report.record
 
     def seconds(value):
@@ -207,9 +233,8 @@ def check(submission: Path, data: Path | None, time_limit: float, memory_mb: int
               help="Reference data: a split root, a reference_data folder, or a combined task folder.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for scores.json and scores.txt.")
-@click.option("--bootstrap", default=200, show_default=True, type=click.IntRange(min=0),
-              help="Bootstrap resamples per task for the confidence intervals (0: none).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the bootstrap.")
+@_BOOTSTRAP
+@_SEED
 def evaluate(pred_dir: Path, reference: Path, out_dir: Path, bootstrap: int, seed: int) -> None:
     """Score PRED_DIR/<task>.predict files against reference data (the original scoring program).
 
@@ -296,17 +321,13 @@ def zoo_estimate(spec: Path, sample: int, jobs: int, tasks: tuple[str, ...]) -> 
 
 def _scoring_options(command):
     """Options of the scoring half shared by `leaderboard` and `official`."""
-    options = [
+    return _with(command, [
         click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
                      help="Folder for OUT/<submission>/ results, leaderboard.csv/.md and report.html."),
         click.option("--rerun", is_flag=True, help="Run every submission again, even where OUT has its results."),
-        click.option("--bootstrap", default=200, show_default=True, type=click.IntRange(min=0),
-                     help="Bootstrap resamples per task for the confidence intervals (0: none)."),
-        click.option("--seed", default=0, show_default=True, type=int, help="Seed of the bootstrap."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+        _BOOTSTRAP,
+        _SEED,
+    ])
 
 
 def _report_progress(entries):
@@ -367,11 +388,10 @@ def leaderboard(submissions: tuple[Path, ...], data: Path | None, out: Path, rer
               help="container-check: its path (default: ../shared/tools/container-check beside the checkout).")
 @click.option("--workers", default=1, show_default=True, help="CPU worker processes per prediction container.")
 @click.option("--gpus", default="", metavar="0,1,...", help="GPUs inside the prediction container, one worker each.")
-@click.option("--time-per-model", default=300.0, show_default=True, metavar="SECONDS",
-              help="Wall-time limit per model.")
-@click.option("--memory-mb", default=8192, show_default=True, help="Memory limit of a worker's process tree.")
-@click.option("--max-threads", default=1024, show_default=True, help="Thread limit of a worker.")
-@click.option("--keras2", is_flag=True, help="Run the submissions under Keras 2 (tf_keras).")
+@_TIME_PER_MODEL
+@_MEMORY_MB
+@_MAX_THREADS
+@_KERAS2
 def official(submissions: tuple[Path, ...], data: Path, out: Path, rerun: bool, bootstrap: int, seed: int,
              engine: str, image: str, docker_gpus: str | None, context: Path | None, tool: Path | None,
              workers: int, gpus: str, time_per_model: float, memory_mb: int, max_threads: int,
@@ -404,22 +424,19 @@ def official(submissions: tuple[Path, ...], data: Path, out: Path, rerun: bool, 
 @click.option("--data", type=click.Path(path_type=Path),
               help="Tasks for the check (default: the zoo shipped in model_zoo/default).")
 @click.option("--no-check", is_flag=True, help="Write the zip without running the check.")
-@click.option("--time-limit", default=60.0, show_default=True, metavar="SECONDS",
-              help="Check: limit for importing the submission, and for the one model.")
-@click.option("--memory-mb", default=8192, show_default=True, help="Check: memory limit.")
-@click.option("--no-sandbox", is_flag=True, help="Check without bubblewrap (trusted code only).")
-@click.option("--keras2", is_flag=True, help="Check under Keras 2 (tf_keras).")
+@_check_options
 def pack(submission: Path, out: Path | None, data: Path | None, no_check: bool, time_limit: float,
          memory_mb: int, no_sandbox: bool, keras2: bool) -> None:
-    """Check SUBMISSION (as `pgdl check`), then write the zip the official run accepts.
+    """Check SUBMISSION (as `pgdl check`, with its options), then write the zip the official run accepts.
 
     The zip has complexity.py at its root and no caches (__pycache__, *.pyc),
     .DS_Store or hidden files; the same files always give the same zip.
     """
     from harness.pack import human_size, pack_submission
 
-    config = _run_config(1, "", time_limit, memory_mb, 1024, no_sandbox, keras2, (), progress=False)
-    result = pack_submission(submission, out, data_root=data, config=config, check=not no_check)
+    result = pack_submission(submission, out, data_root=data, config=_check_config(time_limit, memory_mb, no_sandbox,
+                                                                                 keras2),
+                             check=not no_check)
     if result.check is not None:
         record = result.check.record
         click.echo(f"check ok: {record.task}/model_{record.model} gave {record.value:.6g} "
