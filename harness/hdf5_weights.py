@@ -70,7 +70,9 @@ def write_weights_hdf5(path: str | Path, layers: Sequence[LayerWeights], *,
     """Write ``layers`` in the Keras 2 layout (atomically: a temporary file, then a rename)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    with h5py.File(tmp, "w") as f:
+    # The HDF5 1.10 object format is about half the size of the 1.8 default for these small files,
+    # and every h5py since 2.8 (Keras 2.4's included) reads it.
+    with h5py.File(tmp, "w", libver="v110") as f:
         _write_name_list(f, "layer_names", [layer.name for layer in layers])
         f.attrs["backend"] = backend
         f.attrs["keras_version"] = keras_version

@@ -35,6 +35,7 @@ from harness.hdf5_weights import LayerWeights, read_weights_hdf5, write_weights_
 from harness.task import Task, natural_key, read_json  # noqa: E402
 
 SHARD_GLOB = "shard_*.tfrecord"
+TRAIN_EXAMPLES = "train_examples"  # config.json: the model was trained on this many leading examples
 
 # --- models ------------------------------------------------------------------
 
@@ -320,9 +321,44 @@ def dataset_from_arrays(x: np.ndarray, y: np.ndarray) -> tf.data.Dataset:
     return tf.data.Dataset.from_tensor_slices((x, y))
 
 
-def training_dataset(task: Task) -> tf.data.Dataset:
-    """The task's training split as `dataset_from_arrays` serves it (what a submission sees)."""
-    return dataset_from_arrays(*read_split(task.train_dir))
+def training_dataset(task: Task, model_id: str | None = None) -> tf.data.Dataset:
+    """The training data as a submission sees it: the task's split, or model ``model_id``'s part of it.
+
+    With a ``model_id`` whose ``config.json`` has ``"train_examples": n``, only
+    the first ``n`` examples of the split (the ones that model was trained on);
+    otherwise, and without a ``model_id``, the whole split.
+    """
+    x, y = read_split(task.train_dir)
+    if model_id is not None:
+        x, y = first_examples(x, y, train_examples(task, model_id), task.model_dir(model_id))
+    return dataset_from_arrays(x, y)
+
+
+def train_examples(task: Task, model_id: str) -> int | None:
+    """The ``train_examples`` of model ``model_id``'s ``config.json`` (SPEC §1), or None: the whole split."""
+    config_path = task.model_dir(model_id) / "config.json"
+    config = read_json(config_path)
+    n = config.get(TRAIN_EXAMPLES) if isinstance(config, Mapping) else None
+    if n is None:
+        return None
+    n = _cast_whole_floats(n)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise HarnessError(f"{config_path}: '{TRAIN_EXAMPLES}' must be a positive integer (got {n!r})")
+    return n
+
+
+def first_examples(x: np.ndarray, y: np.ndarray, n: int | None, where: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(x[:n], y[:n])``: the examples a model with ``train_examples = n`` was trained on (all for None)."""
+    if n is None:
+        return x, y
+    check_train_examples(n, len(x), where)
+    return x[:n], y[:n]
+
+
+def check_train_examples(n: int, size: int, where: Path | str) -> None:
+    """Refuse a ``train_examples`` larger than the training split (``size`` examples)."""
+    if n > size:
+        raise HarnessError(f"{where}: {TRAIN_EXAMPLES} = {n} exceeds the {size} examples of the training split")
 
 
 def test_dataset(task: Task) -> tf.data.Dataset:

@@ -133,15 +133,21 @@ class Worker:
             raise AttributeError(f"{ENTRY_FILE} defines no function '{ENTRY_FUNCTION}'")
         self.plan = plan_call(self.function)
 
-    def dataset(self, task: Task) -> Any:
-        """The task's training dataset, decoded from TFRecords on first use only."""
+    def dataset(self, task: Task, model_id: str) -> Any:
+        """What model ``model_id`` was trained on: the task's training split (decoded from
+        TFRecords on first use only), or its first ``train_examples`` (SPEC §1)."""
         if task.name not in self.datasets:
             x, y = self.loading.read_split(task.train_dir)
-            self.datasets[task.name] = self.loading.dataset_from_arrays(x, y)
+            self.datasets[task.name] = (len(x), self.loading.dataset_from_arrays(x, y))
             while len(self.datasets) > _KEPT_DATASETS:
                 self.datasets.popitem(last=False)
         self.datasets.move_to_end(task.name)
-        return self.datasets[task.name]
+        size, dataset = self.datasets[task.name]
+        n = self.loading.train_examples(task, model_id)
+        if n is None:
+            return dataset
+        self.loading.check_train_examples(n, size, task.model_dir(model_id))
+        return dataset.take(n)
 
     def run(self, job: dict[str, Any]) -> dict[str, Any]:
         """Evaluate one model; the reply's fields besides ``op``."""
@@ -154,7 +160,7 @@ class Worker:
             self.keras.backend.clear_session()
             self.keras.utils.set_random_seed(seed)
             model = self.loading.load_model(task, job["model"], keras_module=self.keras)
-            dataset = self.dataset(task)
+            dataset = self.dataset(task, job["model"])
         except Exception as exc:  # noqa: BLE001 - a broken model file is reported, not fatal
             return {"status": "error", "message": f"could not load the model or data: {exc}"}
         load_seconds = time.perf_counter() - started

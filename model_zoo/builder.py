@@ -137,7 +137,8 @@ def prepare_task_data(task: TaskSpec) -> Dataset:
     if n > len(x_train):
         raise HarnessError(f"task {task.name}: train_size {n} exceeds the {len(x_train)} "
                            f"training images of {task.dataset}")
-    train_seq, test_seq = np.random.SeedSequence([task.seed, _crc(task.name)]).spawn(2)
+    data_seed, data_name = task.data_key
+    train_seq, test_seq = np.random.SeedSequence([data_seed, _crc(data_name)]).spawn(2)
     train_idx = np.random.default_rng(train_seq).permutation(len(x_train))[:n]
     y_test, test_split = data.y_test, data.test_split
     if 0 < task.test_size < len(x_test):
@@ -149,8 +150,12 @@ def prepare_task_data(task: TaskSpec) -> Dataset:
 
 
 def model_seed(task: TaskSpec, model_id: str) -> int:
-    """The seed of one model: from the spec's seed, the task name and the model id."""
-    return int(np.random.SeedSequence([task.seed, _crc(task.name), int(model_id)]).generate_state(1)[0])
+    """The seed of one model: from the task's seed, the task name and the model id.
+
+    A replicate (``replicate_of``) uses the replicated task's name with its own
+    seed, so each of its models differs from its twin only in the seed.
+    """
+    return int(np.random.SeedSequence([task.seed, _crc(task.data_name), int(model_id)]).generate_state(1)[0])
 
 
 def _crc(text: str) -> int:
@@ -226,6 +231,8 @@ def train_model(job: ModelJob) -> ModelResult:
     keras.utils.set_random_seed(seed)
     model = build_model(config)
     model_dir = job.input_dir / f"model_{job.model_id}"
+    if "train_size" in task.axes:
+        config["train_examples"] = n  # served exactly these (SPEC §1)
     model_dir.mkdir(parents=True, exist_ok=True)
     (model_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     save_weights_hdf5(model, model_dir / "weights_init.hdf5")

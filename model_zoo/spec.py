@@ -26,19 +26,30 @@ A spec is a TOML file (read with `tomllib`)::
     train_size = 1000
     [task.training]           # optional per-task override of [training]
 
+    [[task]]                  # a replicate: the same task trained with another seed
+    name = "fashion_mnist_vgg_seed1"
+    replicate_of = "fashion_mnist_vgg"
+    seed = 1
+
 Hyperparameters (defaults in `HPARAM_DEFAULTS`): ``width``, ``depth``,
 ``dropout`` (architecture, see `model_zoo.architectures`), ``weight_decay``,
 ``learning_rate``, ``batch_size``, ``train_size`` (training). A task's models
 are the points of the product of its axes, in ``itertools.product`` order of
 the axes as written; their ids are ``"0"``, ``"1"``, .... Problems raise
 `HarnessError` naming the file and the key.
+
+A task may set its own ``seed`` (default: the spec's). A *replicate* task
+names another task of the spec in ``replicate_of`` and sets only ``name`` and
+``seed``: it is that task with the same training data, the same grid and the
+same protocol, trained from other seeds, so that the seed-to-seed spread of
+the gaps can be measured (`model_zoo.info`).
 """
 
 from __future__ import annotations
 
 import itertools
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -53,7 +64,8 @@ HPARAM_DEFAULTS: dict[str, Any] = {
 _INT_HPARAMS = ("width", "depth", "batch_size", "train_size")
 _TOP_KEYS = {"name", "description", "seed", "training", "task"}
 _TASK_KEYS = {"name", "dataset", "dataset_path", "image_size", "test_size", "split_seed",
-              "train_shards", "family", "hparams", "training"}
+              "train_shards", "family", "hparams", "training", "seed"}
+_REPLICATE_KEYS = {"name", "replicate_of", "seed"}
 
 
 @dataclass(frozen=True)
@@ -85,6 +97,18 @@ class TaskSpec:
     split_seed: int = 0
     train_shards: int = 2
     seed: int = 0
+    replicate_of: str | None = None
+    data_seed: int | None = None
+
+    @property
+    def data_name(self) -> str:
+        """The name the training subset derives from: the replicated task's, else this task's."""
+        return self.replicate_of or self.name
+
+    @property
+    def data_key(self) -> tuple[int, str]:
+        """``(seed, name)`` of the task whose training subset this task uses."""
+        return (self.seed if self.data_seed is None else self.data_seed), self.data_name
 
     @property
     def axes(self) -> dict[str, list[Any]]:
@@ -160,19 +184,43 @@ def parse_spec(raw: dict[str, Any], path: Path | None = None) -> ZooSpec:
     tasks = raw.get("task")
     if not isinstance(tasks, list) or not tasks:
         raise HarnessError(f"{where}: no [[task]] tables")
-    parsed = tuple(_task(where, i, t, defaults, seed) for i, t in enumerate(tasks))
+    if not all(isinstance(t, dict) for t in tasks):
+        raise HarnessError(f"{where}: every [[task]] must be a table")
+    base = {i: _task(where, i, t, defaults, seed) for i, t in enumerate(tasks) if "replicate_of" not in t}
+    by_name = {t.name: t for t in base.values()}
+    parsed = tuple(base[i] if i in base else _replicate(where, i, t, by_name) for i, t in enumerate(tasks))
     names = [t.name for t in parsed]
     if len(set(names)) != len(names):
         raise HarnessError(f"{where}: task names must be unique (got {names})")
     return ZooSpec(str(raw.get("name", path.stem if path else "zoo")), seed, parsed, path)
 
 
-def _task(where: str, index: int, raw: Any, defaults: Training, seed: int) -> TaskSpec:
-    if not isinstance(raw, dict):
-        raise HarnessError(f"{where}: task {index} is not a table")
+def _task_name(where: str, index: int, raw: dict) -> str:
     name = raw.get("name")
     if not (isinstance(name, str) and name and name.replace("_", "").replace("-", "").isalnum()):
         raise HarnessError(f"{where}: task {index}: 'name' must be letters, digits, '_' or '-' (got {name!r})")
+    return name
+
+
+def _replicate(where: str, index: int, raw: dict, tasks: dict[str, TaskSpec]) -> TaskSpec:
+    name = _task_name(where, index, raw)
+    at = f"task {name}"
+    _no_unknown_keys(where, at, raw, _REPLICATE_KEYS)
+    of = raw["replicate_of"]
+    if of not in tasks:
+        raise HarnessError(f"{where}: {at}: replicate_of must name a task of this spec that is not itself "
+                           f"a replicate (got {of!r}; tasks: {', '.join(tasks)})")
+    if "seed" not in raw:
+        raise HarnessError(f"{where}: {at}: a replicate needs its own 'seed'")
+    base = tasks[of]
+    seed = _int(where, f"{at}: seed", raw["seed"], minimum=0)
+    if seed == base.seed:
+        raise HarnessError(f"{where}: {at}: seed {seed} is the seed of {of}; a replicate needs another one")
+    return replace(base, name=name, seed=seed, replicate_of=of, data_seed=base.seed)
+
+
+def _task(where: str, index: int, raw: dict, defaults: Training, seed: int) -> TaskSpec:
+    name = _task_name(where, index, raw)
     at = f"task {name}"
     _no_unknown_keys(where, at, raw, _TASK_KEYS)
     dataset = raw.get("dataset")
@@ -191,7 +239,7 @@ def _task(where: str, index: int, raw: Any, defaults: Training, seed: int) -> Ta
         test_size=_int(where, f"{at}: test_size", raw.get("test_size", 0), minimum=0),
         split_seed=_int(where, f"{at}: split_seed", raw.get("split_seed", 0), minimum=0),
         train_shards=_int(where, f"{at}: train_shards", raw.get("train_shards", 2), minimum=1),
-        seed=seed,
+        seed=_int(where, f"{at}: seed", raw.get("seed", seed), minimum=0),
     )
 
 

@@ -550,3 +550,41 @@ def test_tf_keras_models_load_and_honour_the_hooks(tmp_path):
         assert f.attrs["keras_version"] == tf_keras.__version__
         first = model.layers[0].name
         assert [n.decode() for n in f[first].attrs["weight_names"]] == [f"{first}/kernel:0", f"{first}/bias:0"]
+
+
+# --- train_examples: a model is served exactly what it was trained on -----------
+
+
+def _set_train_examples(task: Task, model_id: str, value) -> None:
+    path = task.model_dir(model_id) / "config.json"
+    config = json.loads(path.read_text())
+    config["train_examples"] = value
+    path.write_text(json.dumps(config))
+
+
+def _served(dataset: tf.data.Dataset) -> np.ndarray:
+    return np.stack([x for x, _ in dataset.as_numpy_iterator()])
+
+
+def test_training_dataset_serves_the_first_train_examples_of_the_split(tmp_path):
+    task = make_tiny_task(tmp_path, n_train=30).task
+    _set_train_examples(task, "1", 12)
+    x, _ = loading.read_split(task.train_dir)
+    assert np.array_equal(_served(loading.training_dataset(task, "1")), x[:12])
+    assert np.array_equal(_served(loading.training_dataset(task, "0")), x)
+    assert np.array_equal(_served(loading.training_dataset(task)), x)
+
+
+def test_train_examples_larger_than_the_split_is_refused_naming_the_model(tmp_path):
+    task = make_tiny_task(tmp_path, n_train=30).task
+    _set_train_examples(task, "0", 31)
+    with pytest.raises(HarnessError, match=r"model_0: train_examples = 31 exceeds the 30 examples"):
+        loading.training_dataset(task, "0")
+
+
+@pytest.mark.parametrize("value", [0, -3, 2.5, "10", True])
+def test_train_examples_must_be_a_positive_integer(tmp_path, value):
+    task = make_tiny_task(tmp_path).task
+    _set_train_examples(task, "0", value)
+    with pytest.raises(HarnessError, match="'train_examples' must be a positive integer"):
+        loading.train_examples(task, "0")

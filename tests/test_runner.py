@@ -180,3 +180,18 @@ def test_a_broken_model_folder_is_an_error_naming_the_host_file(tmp_path, tiny_s
     result = run_submission(SUBMISSIONS / "original_sum_of_squares", root, tmp_path / "out", RunConfig())
     assert [r.status for r in result.records] == ["ok", "ok", "error", "ok"]
     assert result.records[2].message.startswith(f"could not load the model or data: {broken}")
+
+
+def test_each_model_is_served_exactly_its_train_examples(tmp_path):
+    from harness.testing import make_tiny_task
+
+    tiny = make_tiny_task(tmp_path / "zoo", n_train=30)
+    for model_id, n in (("1", 7), ("3", 30)):
+        path = tiny.task.model_dir(model_id) / "config.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "train_examples": n}))
+    counter = write_submission(tmp_path / "counter", "def complexity(model, dataset):\n"
+                                                     "    return float(sum(1 for _ in dataset))\n")
+    result = run_submission(counter, tiny.root, tmp_path / "out", RunConfig())
+    assert {r.status for r in result.records} == {"ok"}
+    assert read_predict(tmp_path / "out", "tiny_task") == {"model_0": 30.0, "model_1": 7.0,
+                                                           "model_2": 30.0, "model_3": 30.0}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import importlib.util
 from pathlib import Path
 
@@ -200,3 +201,33 @@ def test_vgg_channels_double_per_block() -> None:
     config = build_config("vgg", width=8, depth=3, dropout=0.0, input_shape=(16, 16, 1), num_classes=10)
     filters = [layer["filters"] for layer in config["model_config"] if layer["layer_name"] == "Conv2D"]
     assert filters == [8, 8, 16, 16, 32, 32]
+
+
+# --- replicate tasks -------------------------------------------------------------
+
+REPLICATED = {**MINIMAL_TASK, "hparams": {"width": [8, 16], "train_size": [100, 200]}}
+
+
+def test_replicate_is_its_task_with_another_seed() -> None:
+    spec = parse_spec({"seed": 3, "task": [REPLICATED, {"name": "t_seed1", "replicate_of": "t", "seed": 1}]})
+    base, twin = spec.tasks
+    assert twin.name == "t_seed1" and twin.replicate_of == "t" and twin.seed == 1
+    assert (twin.grid, twin.fixed, twin.training, twin.family) == (base.grid, base.fixed, base.training, base.family)
+    assert twin.data_key == base.data_key == (3, "t")
+
+
+@pytest.mark.parametrize("replicate, message", [
+    ({"name": "r", "replicate_of": "nope", "seed": 1}, "replicate_of must name a task"),
+    ({"name": "r", "replicate_of": "t"}, "needs its own 'seed'"),
+    ({"name": "r", "replicate_of": "t", "seed": 0}, "a replicate needs another one"),
+    ({"name": "r", "replicate_of": "t", "seed": 1, "family": "vgg"}, "unknown key(s) family"),
+    ({"name": "r", "replicate_of": "r2", "seed": 1}, "replicate_of must name a task"),
+])
+def test_bad_replicate_is_refused_naming_it(replicate: dict, message: str) -> None:
+    with pytest.raises(HarnessError, match=re.escape(message)):
+        parse_spec({"task": [REPLICATED, replicate, {"name": "r2", "replicate_of": "t", "seed": 2}]})
+
+
+def test_a_task_may_set_its_own_seed() -> None:
+    spec = parse_spec({"seed": 3, "task": [{**MINIMAL_TASK, "seed": 5}]})
+    assert spec.tasks[0].seed == 5 and spec.tasks[0].data_key == (5, "t")

@@ -220,3 +220,34 @@ def test_missing_dataset_is_one_line_from_the_cli(tmp_path: Path, capsys: pytest
     assert exit_info.value.code == 2
     assert err.startswith("error: fashion_mnist: ") and "train-images-idx3-ubyte" in err
     assert err.count("\n") == 1
+
+
+def test_config_records_the_examples_each_model_was_trained_on(tiny_zoo: tuple[Path, Path]) -> None:
+    from harness.loading import train_examples
+
+    _, root = tiny_zoo
+    (task,) = find_tasks(root)
+    for model_id, record in task.read_reference().records.items():
+        assert train_examples(task, model_id) == record.hparams["train_size"]
+
+
+def test_info_warns_about_every_model_that_missed_the_loss_threshold(tiny_zoo: tuple[Path, Path]) -> None:
+    from model_zoo.info import format_info
+
+    _, root = tiny_zoo
+    (info,) = zoo_info(root)
+    records = find_tasks(root)[0].read_reference().records
+    missed = {m for m, r in records.items() if r.extra["training"]["stop_reason"] != "loss_threshold"}
+    assert set(info.unconverged) == missed
+    text = format_info([info])
+    assert ("WARNING" in text) == bool(missed)
+    assert all(f"model_{m} (" in text for m in missed)
+
+
+def test_replicate_trains_the_same_data_from_other_seeds(tmp_path: Path) -> None:
+    text = TINY_SPEC + '\n[[task]]\nname = "digits_mlp_seed1"\nreplicate_of = "digits_mlp"\nseed = 1\n'
+    base, twin = load_spec(_write_spec(tmp_path, text)).tasks
+    a, b = prepare_task_data(base), prepare_task_data(twin)
+    assert np.array_equal(a.x_train, b.x_train) and np.array_equal(a.y_train, b.y_train)
+    assert np.array_equal(a.x_test, b.x_test)
+    assert all(model_seed(base, m) != model_seed(twin, m) for m, _ in base.models())
