@@ -12,7 +12,10 @@ For every task ``T`` of the spec, under ``out``::
 Data. The stored training split is a seeded random subset of the dataset's
 training images, of the largest ``train_size`` of the grid; a model with
 ``train_size = n`` is trained on its first ``n`` examples (so the subsets are
-nested). The test set is the dataset's test split (`model_zoo.datasets`), or a
+nested), and where the grid varies ``train_size`` its ``config.json`` says so
+(``"train_examples": n``, SPEC §1): a submission is served exactly those
+examples. A replicate task (``replicate_of``) uses the training subset of the
+task it replicates. The test set is the dataset's test split (`model_zoo.datasets`), or a
 fixed seeded subset of ``test_size`` images of it; it is not stored.
 
 Protocol (Jiang et al., "Fantastic Generalization Measures and Where to Find
