@@ -139,6 +139,9 @@ class TaskSpec:
         out = asdict(self)
         out["grid"] = {name: list(values) for name, values in self.grid}
         out["fixed"] = dict(self.fixed)
+        for key in ("replicate_of", "data_seed"):  # unset: left out, as in zoos built before they existed
+            if out[key] is None:
+                del out[key]
         return out
 
 
