@@ -71,7 +71,7 @@ def test_predicting_the_gap_scores_one_on_the_toy_task(toy_data, gaps, tmp_path,
     assert task["ci"]["kendall_tau"]["n_resamples"] == 20
     assert len(task["official_pairs"]) == 6 and task["flags"] == []
     assert re.search(r"^toy_data\s+18/18\s+1\.0000", out, re.M)
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["scores.json", "scores.txt"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["models.csv", "scores.json", "scores.txt"]
 
 
 def test_bare_ids_and_a_split_reference_root_are_accepted(toy_data, gaps, tmp_path):
