@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -41,7 +39,7 @@ from harness.errors import HarnessError, ParameterError
 from harness.metrics import (GranulatedKendall, Grid, Interval, RobustCMI, SignError,
                              bootstrap_ci, score_all)
 from harness.provenance import environment
-from harness.records import PREDICT_SUFFIX, RUN_LOG, RunRecord, atomic_write_text, read_run_log
+from harness.records import PREDICT_SUFFIX, RUN_LOG, RunRecord, atomic_write_text, prepare_out_dir, read_run_log
 from harness.tables import MODELS_CSV, ModelRow, model_rows, models_csv, rows_frame
 from harness.task import MODEL_CONFIGS, Reference, Task, bare_model_id, find_tasks, natural_key, read_json
 
@@ -445,24 +443,6 @@ def write_scores(report: ScoreReport, out_dir: str | Path) -> None:
     atomic_write_text(out_dir / SCORES_JSON, report.to_json())
 
 
-def prepare_out_dir(out_dir: str | Path, *, create: bool = True) -> Path:
-    """``out_dir`` (created if ``create``); `HarnessError` in one line when it, or the folder it would
-    be created in, is a file or not writable. With ``create=False`` nothing is written to disk."""
-    out_dir = Path(out_dir)
-    existing = next(p for p in (out_dir, *out_dir.absolute().parents) if p.exists())
-    if not existing.is_dir():
-        raise HarnessError(f"{existing}: not a folder (the output folder {out_dir} must be one, or not exist yet)")
-    try:  # a real write: permission bits say nothing to root, nor about a read-only mount
-        fd, probe = tempfile.mkstemp(dir=existing, prefix=".pgdl-probe-")
-        os.close(fd)
-        os.unlink(probe)
-        if create:
-            out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise HarnessError(f"{out_dir}: cannot write the output folder ({exc.strerror or exc})") from None
-    return out_dir
-
-
 def clear_scores(out_dir: str | Path) -> None:
     """Remove the score files (`SCORE_FILES`) an earlier run left in ``out_dir``."""
     for name in SCORE_FILES:
@@ -492,7 +472,8 @@ def format_table(report: ScoreReport) -> str:
         if ci is not None and t.robust is not None:
             robust += f" [{format_score(ci.low)}, {format_score(ci.high)}]"
         rows.append((t.task, f"{t.n_scored}/{t.n_models}",
-                     format_score(t.official) + ("" if t.official is not None else " (0)"),
+                     format_score(t.official) + ("" if t.official is not None or t.official_reason == SUBSET_REASON
+                                                 else " (0)"),
                      robust, format_score(t.kendall_tau),
                      "-" if t.granulated is None else format_score(t.granulated.psi),
                      "-" if t.sign_error is None else format_score(t.sign_error.overall.mean)))
@@ -500,8 +481,11 @@ def format_table(report: ScoreReport) -> str:
     lines = ["  ".join(cell.ljust(w) if c == 0 else cell.rjust(w)
                        for c, (cell, w) in enumerate(zip(row, widths))).rstrip() for row in rows]
     lines.insert(1, "-" * len(lines[0]))
-    lines.append(f"overall official score: {report.overall_official:.4f} (100 x mean over "
-                 f"{len(report.tasks)} task{'s' if len(report.tasks) != 1 else ''})")
+    if report.tasks and all(t.official_reason == SUBSET_REASON for t in report.tasks):
+        lines.append("overall official score: - (a subset of each grid; the official score needs the complete grid)")
+    else:
+        lines.append(f"overall official score: {report.overall_official:.4f} (100 x mean over "
+                     f"{len(report.tasks)} task{'s' if len(report.tasks) != 1 else ''})")
     return "\n".join(lines)
 
 

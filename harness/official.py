@@ -197,9 +197,9 @@ def _run_containers(path: Path, dest: Path, input_root: Path, reference_root: Pa
         shutil.rmtree(scores_dir, ignore_errors=True)
         scores_dir.mkdir()
         say("    scoring container")
-        # `pgdl evaluate` exits with 2 both for flagged tasks (scores written) and for bad input (none).
+        # `pgdl evaluate` exits with 1 for flagged tasks (scores written), 2 for bad input (none written).
         log_path = _run(engine, scoring_step(dest, reference_root, scores_dir, bootstrap=bootstrap, seed=seed),
-                        dest, accept=(0, 2))
+                        dest, accept=(0, 1))
         if not (scores_dir / SCORES_JSON).is_file():
             raise HarnessError(f"the evaluate container wrote no scores: {_last_line(log_path)} "
                                f"(full output: {log_path})")
