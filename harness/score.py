@@ -49,6 +49,7 @@ def score_submission(submission: str | Path, data_root: str | Path, out_dir: str
     task, a subset seeded with ``seed`` (which also seeds the bootstrap).
     """
     out = prepare_out_dir(out_dir, create=False)
+    clear_scores(out)
     tasks = reference_tasks(data_root, config.tasks)
     models = None
     if limit is not None:
@@ -56,7 +57,6 @@ def score_submission(submission: str | Path, data_root: str | Path, out_dir: str
     else:
         for task in tasks:   # reference data checked before the long run, not after it
             task.read_reference()
-    clear_scores(out)
     names = tuple(t.name for t in tasks)
     run = run_submission(submission, data_root, out, dataclasses.replace(config, tasks=names), models=models)
     report = evaluate_dir(out, data_root, out, tasks=names, models=models, bootstrap=bootstrap, seed=seed,
