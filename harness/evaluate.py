@@ -273,15 +273,25 @@ def evaluate_dir(pred_dir: str | Path, reference_root: str | Path, out_dir: str 
     """
     pred_dir, out_dir = Path(pred_dir), prepare_out_dir(out_dir, create=False)
     clear_scores(out_dir)
-    if not pred_dir.is_dir():
-        raise HarnessError(f"{pred_dir}: not a directory")
     references = {t.name: t.read_reference() for t in reference_tasks(reference_root, tasks)}
-    sources = {name: str(pred_dir / f"{name}{PREDICT_SUFFIX}") for name in references}
-    predictions = {name: read_prediction_file(path, max_bytes=predict_size_limit(len(references[name].records)))
-                   for name, path in sources.items() if Path(path).is_file()}
     known = {t.name for t in find_tasks(reference_root)}
     files = {p.name[:-len(PREDICT_SUFFIX)]: str(p) for p in pred_dir.glob(f"*{PREDICT_SUFFIX}")}
     warnings = _ignored(set(files) - known, files.__getitem__)
+    return evaluate_references(pred_dir, references, out_dir, models=models, warnings=warnings, **kwargs)
+
+
+def evaluate_references(pred_dir: str | Path, references: Mapping[str, Reference], out_dir: str | Path, *,
+                        models: Mapping[str, Sequence[str]] | None = None, warnings: tuple[str, ...] = (),
+                        **kwargs: Any) -> ScoreReport:
+    """`evaluate_dir` for references already read (task name -> `Reference`): score
+    ``pred_dir/<task>.predict`` for each, write ``out_dir``'s scores (the earlier ones removed first)."""
+    pred_dir, out_dir = Path(pred_dir), prepare_out_dir(out_dir, create=False)
+    clear_scores(out_dir)
+    if not pred_dir.is_dir():
+        raise HarnessError(f"{pred_dir}: not a directory")
+    sources = {name: str(pred_dir / f"{name}{PREDICT_SUFFIX}") for name in references}
+    predictions = {name: read_prediction_file(path, max_bytes=predict_size_limit(len(references[name].records)))
+                   for name, path in sources.items() if Path(path).is_file()}
     report = _evaluate(predictions, references, models, sources, warnings, read_run_log(pred_dir / RUN_LOG),
                        **kwargs)
     write_scores(report, out_dir)

@@ -77,8 +77,8 @@ def test_read_json_refuses_a_file_over_its_size_cap_without_reading_it(tmp_path)
 @pytest.mark.parametrize("bad", ["0.9", 90, 1.5, -0.1, None, True, float("nan")])
 def test_an_accuracy_that_is_not_a_fraction_is_refused(tmp_path, bad):
     path = write_configs(tmp_path, json.dumps({"0": entry(train_acc=bad), "1": entry(current=2)}))
-    with pytest.raises(HarnessError, match=rf"model 0: train_acc must be a JSON number in \[0, 1\] "
-                                           rf"\(a fraction, not a percentage\)\. Received: "):
+    with pytest.raises(HarnessError, match=r"model 0: train_acc must be a JSON number in \[0, 1\] "
+                                           r"\(a fraction, not a percentage\)\. Received: "):
         read_model_configs(path)
 
 
