@@ -2,15 +2,20 @@
 
 Predictions are ``<task>.predict`` files, JSON objects ``{"model_<id>": value}``
 as the original ingestion wrote them (bare ids ``"<id>"`` are accepted too).
-Every task under the reference root is scored with every metric of
-`harness.metrics`; the results go to ``scores.json`` and to ``scores.txt`` in
-the original line format.
+Every task under the reference root (or the tasks named) is scored with
+every metric of `harness.metrics`; the results go to ``scores.json`` (with
+the `harness.provenance.environment`), to ``scores.txt`` in the original
+line format and to ``models.csv`` (one row per model, `ScoreReport.to_frame`).
 
 What is an error and what is flagged:
 
-* **Errors** (`HarnessError`, nothing is scored or written): a ``.predict``
-  file that is not a JSON object, a model id given twice, an id that is not
-  in the task's reference data, no reference data under the root.
+* **Errors** (`HarnessError`, nothing is scored or written, and the scores
+  an earlier run left in the output folder are removed): a ``.predict`` file
+  that is not a JSON object, is larger than its task can need, gives a model
+  id twice or an id that is not in the task's reference data; reference data
+  that `harness.task.read_model_configs` refuses, a reference folder without
+  ``model_configs.json``, no reference data under the root, an output folder
+  that is a file or cannot be written.
 * **Flagged** (the task is scored and written, its official score counts 0,
   and ``ScoreReport.problems`` gets one line naming the file; `pgdl evaluate`
   then exits with status 2): no ``.predict`` file for a task; models without a

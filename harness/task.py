@@ -61,8 +61,10 @@ class Reference:
 @dataclass(frozen=True)
 class Task:
     """A task on disk. ``input_dir`` is the submission-visible side (may be None
-    for a reference-only root); ``reference_dir`` holds ``model_configs.json``.
-    In the combined layout both are the same folder."""
+    for a reference-only root); ``reference_dir`` is the folder that should
+    hold ``model_configs.json`` (`has_reference` says whether it does; None
+    where the task has no reference side). In the combined layout both are
+    the same folder."""
 
     name: str
     input_dir: Path | None
