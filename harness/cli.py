@@ -23,7 +23,7 @@ EXIT_FLAGGED, EXIT_ERROR = 1, 2
 #: The commands in the order a user meets them (`pgdl --help` lists them so).
 COMMAND_ORDER = ("init", "check", "score", "predict", "evaluate", "leaderboard", "pack", "official", "zoo")
 #: Library parameters whose option is not simply ``--`` + the name with dashes.
-_OPTION_OF = {"tasks": "--task", "models": "--limit", "data_root": "--data", "reference_root": "--data"}
+_OPTION_OF = {"tasks": "--task", "models": "--limit"}
 
 
 class _Ordered(click.Group):
