@@ -1,27 +1,56 @@
 """The ``pgdl`` command line: a thin layer over the Python API.
 
 Each command parses its options, calls one library function and prints the
-result. Errors the user can fix are raised as `HarnessError` and shown as one
-line (exit status 2); ``pgdl --debug ...`` shows the traceback instead.
+result. Errors the user can fix (`HarnessError`, and any OSError, ValueError
+or RecursionError that gets this far) are shown as one line, ``error: ...``,
+with exit status 2; ``pgdl --debug ...`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from harness import __version__
-from harness.errors import HarnessError
+from harness.errors import HarnessError, ParameterError
+
+#: Exit statuses: scores written, with at least one flagged task; nothing written (bad input, an error).
+EXIT_FLAGGED, EXIT_ERROR = 1, 2
+#: The commands in the order a user meets them (`pgdl --help` lists them so).
+COMMAND_ORDER = ("init", "check", "score", "predict", "evaluate", "leaderboard", "pack", "official", "zoo")
+#: Library parameters whose option is not simply ``--`` + the name with dashes.
+_OPTION_OF = {"tasks": "--task", "models": "--limit"}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Ordered(click.Group):
+    """A group that lists its commands in `COMMAND_ORDER` (others after them, by name)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        return [n for n in COMMAND_ORDER if n in names] + sorted(n for n in names if n not in COMMAND_ORDER)
+
+
+@click.group(cls=_Ordered, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog="Exit status: 0 when everything was scored; 1 when scores were written but a task was "
+                    "flagged (its official score counts 0, e.g. a model failed); 2 when nothing was written "
+                    "(bad input or an error, shown in one line).")
 @click.version_option(__version__, prog_name="pgdl")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
-    """Predicting Generalization in Deep Learning: run and score complexity measures."""
+    """Predicting Generalization in Deep Learning: run and score complexity measures.
+
+    \b
+    Start here:
+      pgdl init my_measure                  # a template submission
+      pgdl check my_measure                 # import it in the sandbox, run it on one model
+      pgdl score my_measure --task animal_mnist_mlp --limit 8   # a quick look
+      pgdl score my_measure                 # every task of the shipped zoo
+    """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
 
@@ -30,6 +59,23 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 # --- run: predict, score, check (harness.runner) -----------------------------
+
+
+def _hidden_alias(flag: str, param: str, type: Any):
+    """A hidden option ``flag`` that sets ``param`` (an old name kept working: ``--time-limit``)."""
+    alias = f"alias_{param}"
+
+    def decorate(command):
+        @functools.wraps(command)
+        def wrapper(*args, **kwargs):
+            value = kwargs.pop(alias)
+            if value is not None:
+                kwargs[param] = value
+            return command(*args, **kwargs)
+
+        return click.option(flag, alias, hidden=True, type=type, default=None)(wrapper)
+
+    return decorate
 
 
 def _with(command, options):
@@ -49,7 +95,14 @@ _MAX_THREADS = click.option("--max-threads", default=1024, show_default=True,
 _KERAS2 = click.option("--keras2", is_flag=True, help="Run the submission under Keras 2 (tf_keras).")
 _BOOTSTRAP = click.option("--bootstrap", default=200, show_default=True, type=click.IntRange(min=0),
                           help="Bootstrap resamples per task for the confidence intervals (0: none).")
-_SEED = click.option("--seed", default=0, show_default=True, type=int, help="Seed of the bootstrap.")
+_SEED = click.option("--seed", default=0, show_default=True, type=int,
+                      help="Seed of the bootstrap (and of the --limit subset).")
+_TASKS = click.option("--task", "tasks", multiple=True, metavar="NAME",
+                      help="Only this task (repeatable); the overall score is over these.")
+
+
+def _data_option(help: str = "Root of the tasks (default: the zoo shipped in model_zoo/default).", **kwargs):
+    return click.option("--data", type=click.Path(path_type=Path), help=help, **kwargs)
 
 
 def _run_options(command):
@@ -65,7 +118,7 @@ def _run_options(command):
                      help="Run without bubblewrap: only for trusted code, or inside a container "
                           "that is itself the sandbox (limits still apply)."),
         _KERAS2,
-        click.option("--task", "tasks", multiple=True, metavar="NAME", help="Only this task (repeatable)."),
+        _TASKS,
         click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
                      help="Run models in local worker processes, or as units of work on a Ray cluster "
                           "(docs/ray.md)."),
@@ -84,20 +137,22 @@ def _run_options(command):
 
 
 def _check_options(command):
-    """Options of the one-model check shared by `check` and `pack`."""
+    """Options of the one-model check shared by `check` and `pack` (the same limits as a run's)."""
     return _with(command, [
-        click.option("--time-limit", default=60.0, show_default=True, metavar="SECONDS",
-                     help="Limit for importing the submission, and for the one model."),
+        _data_option(help="Tasks for the check (default: the zoo shipped in model_zoo/default)."),
+        _TIME_PER_MODEL,
         _MEMORY_MB,
+        _MAX_THREADS,
         click.option("--no-sandbox", is_flag=True, help="Run without bubblewrap (trusted code only)."),
         _KERAS2,
+        _hidden_alias("--time-limit", "time_per_model", float),
     ])
 
 
-def _check_config(time_limit: float, memory_mb: int, no_sandbox: bool, keras2: bool):
+def _check_config(time_per_model: float, memory_mb: int, max_threads: int, no_sandbox: bool, keras2: bool):
     """The `RunConfig` of a check: one worker, quiet."""
-    return _run_config(workers=1, gpus="", time_per_model=time_limit, memory_mb=memory_mb, max_threads=1024,
-                       no_sandbox=no_sandbox, keras2=keras2, tasks=(), progress=False)
+    return _run_config(workers=1, gpus="", time_per_model=time_per_model, memory_mb=memory_mb,
+                       max_threads=max_threads, no_sandbox=no_sandbox, keras2=keras2, tasks=(), progress=False)
 
 
 def _run_config(workers, gpus, time_per_model, memory_mb, max_threads, no_sandbox, keras2, tasks,
@@ -144,70 +199,66 @@ def _echo_run_summary(result) -> None:
         click.echo(f"{result.failed} model(s) failed: reasons in {result.out_dir / 'run.jsonl'}")
 
 
-def _run(submission: Path, data: Path, out: Path, config):
-    from harness.runner import run_submission
-
+def _interruptible(out: Path, work):
+    """``work()``; on Ctrl-C, says that ``out`` keeps the finished models before stopping."""
     try:
-        result = run_submission(submission, data, out, config)
+        return work()
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: {out} keeps every finished model; run the same command again to resume",
                    err=True)
         raise
+
+
+def _run(submission: Path, data: Path, out: Path, config):
+    from harness.records import prepare_out_dir
+    from harness.runner import run_submission
+
+    prepare_out_dir(out, create=False)
+    result = _interruptible(out, lambda: run_submission(submission, data, out, config))
     _echo_run_summary(result)
     return result
 
 
-@cli.command()
-@click.argument("submission", type=click.Path(path_type=Path))
-@click.option("--data", required=True, type=click.Path(path_type=Path), help="Root of the tasks to run on.")
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output folder (resumable).")
-@_run_options
-def predict(submission: Path, data: Path, out: Path, **options) -> None:
-    """Run SUBMISSION (folder or .zip with complexity.py) on every model under --data.
-
-    Writes OUT/<task>.predict and OUT/run.jsonl (one record per model). Never
-    reads reference data. Started again with the same --out, it resumes.
-    """
-    _run(submission, data, out, _run_config(**options))
-
-
-@cli.command()
-@click.argument("submission", type=click.Path(path_type=Path))
-@click.option("--data", type=click.Path(path_type=Path),
-              help="Root of the tasks (default: the zoo shipped in model_zoo/default).")
-@click.option("--out", type=click.Path(path_type=Path),
-              help="Output folder (default: results/<submission name>).")
-@_run_options
-def score(submission: Path, data: Path | None, out: Path | None, **options) -> None:
-    """Run SUBMISSION on a zoo, then score its predictions (predict + evaluate).
-
-    Writes predictions, run.jsonl, logs/ and scores.json/scores.txt to --out.
-    Exits with status 2 when a task was flagged (e.g. a model failed: that
-    task's official score is 0, as in the original competition).
-    """
-    from harness.evaluate import evaluate_dir
+def _data_or_zoo(data: Path | None) -> Path:
     from harness.runner import default_zoo
-    from harness.submission import default_name
 
-    data = data or default_zoo()
-    out = out or Path("results") / default_name(submission)
-    _run(submission, data, out, _run_config(**options))
-    report = evaluate_dir(out, data, out)
-    _show_report(report, "flagged")
+    return data if data is not None else default_zoo()
+
+
+@cli.command()
+@click.argument("name", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite NAME/complexity.py if it exists.")
+def init(name: Path, force: bool) -> None:
+    """Write NAME/complexity.py: a commented template submission that passes `pgdl check`.
+
+    \b
+    Example:
+      pgdl init my_measure && pgdl check my_measure
+    """
+    from harness.init_template import write_template
+
+    written = write_template(name, overwrite=force)
+    click.echo(f"wrote {', '.join(str(p) for p in written)}; next: pgdl check {name}")
 
 
 @cli.command()
 @click.argument("submission", type=click.Path(path_type=Path))
-@click.option("--data", type=click.Path(path_type=Path),
-              help="Root of the tasks (default: the zoo shipped in model_zoo/default).")
 @_check_options
-def check(submission: Path, data: Path | None, time_limit: float, memory_mb: int, no_sandbox: bool,
-          keras2: bool) -> None:
-    """Check SUBMISSION quickly: import it in the sandbox, read its signature, run it on one model."""
-    from harness.runner import check_submission, default_zoo
+def check(submission: Path, data: Path | None, time_per_model: float, memory_mb: int, max_threads: int,
+          no_sandbox: bool, keras2: bool) -> None:
+    """Check SUBMISSION quickly: import it in the sandbox, read its signature, run it on one model.
 
-    report = check_submission(submission, data or default_zoo(),
-                              _check_config(time_limit, memory_mb, no_sandbox, keras2))
+    Uses the limits a run would (--time-per-model, --memory-mb). Exits with
+    status 1 when the check fails.
+
+    \b
+    Example:
+      pgdl check sample_submissions/sum_of_squared_weights
+    """
+    from harness.runner import check_submission
+
+    report = check_submission(submission, _data_or_zoo(data),
+                              _check_config(time_per_model, memory_mb, max_threads, no_sandbox, keras2))
     record = report.record
 
     def seconds(value):
@@ -228,28 +279,92 @@ def check(submission: Path, data: Path | None, time_limit: float, memory_mb: int
 
 
 @cli.command()
-@click.argument("pred_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--reference", required=True, type=click.Path(path_type=Path),
-              help="Reference data: a split root, a reference_data folder, or a combined task folder.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for scores.json and scores.txt.")
+@click.argument("submission", type=click.Path(path_type=Path))
+@_data_option()
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Output folder (default: results/<submission name>; resumable).")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N",
+              help="Run N models per task: a subset (seeded by --seed) that covers every hyperparameter "
+                   "value. The robust metrics are defined on it; the official score needs the complete grid.")
 @_BOOTSTRAP
 @_SEED
-def evaluate(pred_dir: Path, reference: Path, out_dir: Path, bootstrap: int, seed: int) -> None:
+@_run_options
+def score(submission: Path, data: Path | None, out: Path | None, limit: int | None, bootstrap: int, seed: int,
+          **options) -> None:
+    """Run SUBMISSION on a zoo, then score its predictions (predict + evaluate).
+
+    Writes predictions, run.jsonl, logs/, scores.json, scores.txt and
+    models.csv (one row per model, for pandas) to --out; scores.json is
+    written last, and an earlier run's scores are removed first. Exit status:
+    0 when every task was scored, 1 when the scores were written but a task
+    was flagged (e.g. a model failed: that task's official score is 0, as in
+    the original competition), 2 when nothing was written.
+
+    \b
+    Examples:
+      pgdl score sample_submissions/sum_of_squared_weights
+      pgdl score my_measure --task animal_mnist_mlp --limit 8 --out results/quick
+    """
+    from harness.score import score_submission
+    from harness.submission import default_name
+
+    data = _data_or_zoo(data)
+    out = out or Path("results") / default_name(submission)
+    result = _interruptible(out, lambda: score_submission(
+        submission, data, out, _run_config(**options), limit=limit, bootstrap=bootstrap, seed=seed))
+    _echo_run_summary(result.run)
+    _show_report(result.report, out)
+
+
+@cli.command()
+@click.argument("submission", type=click.Path(path_type=Path))
+@_data_option()
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output folder (resumable).")
+@_run_options
+def predict(submission: Path, data: Path | None, out: Path, **options) -> None:
+    """Run SUBMISSION (folder or .zip with complexity.py) on every model under --data.
+
+    Writes OUT/<task>.predict and OUT/run.jsonl (one record per model). Never
+    reads reference data. Started again with the same --out, it resumes.
+
+    \b
+    Example:
+      pgdl predict my_measure --data model_zoo/default/input_data --out predictions/
+    """
+    _run(submission, _data_or_zoo(data), out, _run_config(**options))
+
+
+@cli.command()
+@click.argument("pred_dir", type=click.Path(file_okay=False, path_type=Path))
+@_data_option(help="Reference data: a split root, a reference_data folder, or a combined task folder "
+                   "(default: the zoo shipped in model_zoo/default).")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
+              help="Folder for scores.json, scores.txt and models.csv.")
+@_TASKS
+@_BOOTSTRAP
+@_SEED
+@_hidden_alias("--reference", "data", click.Path(path_type=Path))
+def evaluate(pred_dir: Path, data: Path | None, out_dir: Path, tasks: tuple[str, ...], bootstrap: int,
+             seed: int) -> None:
     """Score PRED_DIR/<task>.predict files against reference data (the original scoring program).
 
-    Exits with status 2 after writing the scores when a task was flagged
-    (a missing .predict, models without a finite prediction, an invalid grid).
+    Never imports TensorFlow. Exit status: 0 when every task was scored, 1
+    when the scores were written but a task was flagged (a missing .predict,
+    models without a finite prediction, an invalid grid), 2 when nothing
+    was written.
+
+    \b
+    Example:
+      pgdl evaluate predictions/ --data model_zoo/default --out scores/
     """
     from harness.evaluate import evaluate_dir
 
-    def progress(tasks):
-        return click.progressbar(tasks, label="scoring", file=sys.stderr,
-                                 item_show_func=lambda t: t.name if t else None)
+    def progress(items):
+        return click.progressbar(items, label="scoring", file=sys.stderr, item_show_func=lambda t: t)
 
-    report = evaluate_dir(pred_dir, reference, out_dir, bootstrap=bootstrap, seed=seed,
-                          progress=progress)
-    _show_report(report, "error")
+    report = evaluate_dir(pred_dir, _data_or_zoo(data), out_dir, tasks=list(tasks) or None, bootstrap=bootstrap,
+                          seed=seed, progress=progress)
+    _show_report(report, out_dir)
 
 
 # --- zoo: train model zoos and describe them (model_zoo) ---------------------
@@ -257,7 +372,12 @@ def evaluate(pred_dir: Path, reference: Path, out_dir: Path, bootstrap: int, see
 
 @cli.group()
 def zoo() -> None:
-    """Train model zoos from spec files (model_zoo/specs/*.toml) and describe them."""
+    """Train model zoos from spec files (model_zoo/specs/*.toml) and describe them.
+
+    \b
+    Example:
+      pgdl zoo info model_zoo/default
+    """
 
 
 @zoo.command("build")
@@ -270,7 +390,12 @@ def zoo() -> None:
 @click.option("--max-models", type=click.IntRange(min=1),
               help="Train at most this many models now; a later run trains the rest.")
 def zoo_build(spec: Path, out: Path, jobs: int, tasks: tuple[str, ...], max_models: int | None) -> None:
-    """Train the zoo that SPEC (a TOML file) describes into OUT, skipping models already trained."""
+    """Train the zoo that SPEC (a TOML file) describes into OUT, skipping models already trained.
+
+    \b
+    Example:
+      pgdl zoo build model_zoo/specs/default.toml --out zoos/default --jobs 2
+    """
     from model_zoo.builder import build_zoo
     from model_zoo.info import format_info, zoo_info
     from model_zoo.spec import load_spec
@@ -285,7 +410,12 @@ def zoo_build(spec: Path, out: Path, jobs: int, tasks: tuple[str, ...], max_mode
 @zoo.command("info")
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def zoo_info_command(root: Path) -> None:
-    """Describe the zoo at ROOT: per task the grid, the models, and the spread of gaps."""
+    """Describe the zoo at ROOT: per task the grid, the models, and the spread of gaps.
+
+    \b
+    Example:
+      pgdl zoo info model_zoo/default
+    """
     from model_zoo.info import format_info, zoo_info
 
     click.echo(format_info(zoo_info(root)), nl=False)
@@ -299,7 +429,12 @@ def zoo_info_command(root: Path) -> None:
               help="Processes, as for `zoo build`.")
 @click.option("--task", "tasks", multiple=True, metavar="NAME", help="Only this task of the spec (repeatable).")
 def zoo_estimate(spec: Path, sample: int, jobs: int, tasks: tuple[str, ...]) -> None:
-    """Estimate the build time of SPEC: time a sample of each task's models, extrapolate."""
+    """Estimate the build time of SPEC: time a sample of each task's models, extrapolate.
+
+    \b
+    Example:
+      pgdl zoo estimate model_zoo/specs/default.toml --jobs 2
+    """
     from model_zoo.builder import estimate_build
     from model_zoo.spec import load_spec
 
@@ -349,8 +484,7 @@ def _echo_leaderboard(board) -> None:
 
 @cli.command()
 @click.argument("submissions", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--data", type=click.Path(path_type=Path),
-              help="Root of the tasks (default: the zoo shipped in model_zoo/default).")
+@_data_option()
 @_scoring_options
 @_run_options
 def leaderboard(submissions: tuple[Path, ...], data: Path | None, out: Path, rerun: bool, bootstrap: int,
@@ -363,11 +497,14 @@ def leaderboard(submissions: tuple[Path, ...], data: Path | None, out: Path, rer
     submission that fails gets a row saying why; the others are still ranked.
     Writes OUT/leaderboard.csv (full provenance), OUT/leaderboard.md and
     OUT/report.html (self-contained, with plots).
+
+    \b
+    Example:
+      pgdl leaderboard sample_submissions/* --out board/ --workers 2
     """
     from harness.leaderboard import run_leaderboard
-    from harness.runner import default_zoo
 
-    board = run_leaderboard(list(submissions), data or default_zoo(), out, _run_config(**options), rerun=rerun,
+    board = run_leaderboard(list(submissions), _data_or_zoo(data), out, _run_config(**options), rerun=rerun,
                             bootstrap=bootstrap, seed=seed, log=lambda line: click.echo(line, err=True),
                             progress=_report_progress)
     _echo_leaderboard(board)
@@ -375,8 +512,8 @@ def leaderboard(submissions: tuple[Path, ...], data: Path | None, out: Path, rer
 
 @cli.command()
 @click.argument("submissions", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--data", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Split root of the tasks: DATA/input_data and DATA/reference_data.")
+@_data_option(help="Split root of the tasks: DATA/input_data and DATA/reference_data "
+                   "(default: the zoo shipped in model_zoo/default).")
 @_scoring_options
 @click.option("--engine", type=click.Choice(["docker", "podman", "container-check"]), default="docker",
               show_default=True, help="What runs the containers.")
@@ -392,7 +529,7 @@ def leaderboard(submissions: tuple[Path, ...], data: Path | None, out: Path, rer
 @_MEMORY_MB
 @_MAX_THREADS
 @_KERAS2
-def official(submissions: tuple[Path, ...], data: Path, out: Path, rerun: bool, bootstrap: int, seed: int,
+def official(submissions: tuple[Path, ...], data: Path | None, out: Path, rerun: bool, bootstrap: int, seed: int,
              engine: str, image: str, docker_gpus: str | None, context: Path | None, tool: Path | None,
              workers: int, gpus: str, time_per_model: float, memory_mb: int, max_threads: int,
              keras2: bool) -> None:
@@ -403,6 +540,10 @@ def official(submissions: tuple[Path, ...], data: Path, out: Path, rerun: bool, 
     predictions and the reference side. Then ranks them and writes the
     leaderboard and report as `pgdl leaderboard` does. Build the image first:
     `docker build -t pgdl .` (GPU: add --build-arg TF_PACKAGE='tensorflow[and-cuda]').
+
+    \b
+    Example:
+      pgdl official subs/* --data ROOT --out board/ --engine container-check
     """
     from harness.official import ContainerCheckEngine, DockerEngine, run_official
 
@@ -412,7 +553,7 @@ def official(submissions: tuple[Path, ...], data: Path, out: Path, rerun: bool, 
     else:
         runner = DockerEngine(image, engine, docker_gpus)
     config = _run_config(workers, gpus, time_per_model, memory_mb, max_threads, True, keras2, ())
-    board = run_official(list(submissions), data, out, runner, config, bootstrap=bootstrap, seed=seed,
+    board = run_official(list(submissions), _data_or_zoo(data), out, runner, config, bootstrap=bootstrap, seed=seed,
                          rerun=rerun, log=lambda line: click.echo(line, err=True), progress=_report_progress)
     _echo_leaderboard(board)
 
@@ -421,22 +562,23 @@ def official(submissions: tuple[Path, ...], data: Path, out: Path, rerun: bool, 
 @click.argument("submission", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="The zip to write (default: ./<name>.zip).")
-@click.option("--data", type=click.Path(path_type=Path),
-              help="Tasks for the check (default: the zoo shipped in model_zoo/default).")
 @click.option("--no-check", is_flag=True, help="Write the zip without running the check.")
 @_check_options
-def pack(submission: Path, out: Path | None, data: Path | None, no_check: bool, time_limit: float,
-         memory_mb: int, no_sandbox: bool, keras2: bool) -> None:
+def pack(submission: Path, out: Path | None, no_check: bool, data: Path | None, time_per_model: float,
+         memory_mb: int, max_threads: int, no_sandbox: bool, keras2: bool) -> None:
     """Check SUBMISSION (as `pgdl check`, with its options), then write the zip the official run accepts.
 
     The zip has complexity.py at its root and no caches (__pycache__, *.pyc),
     .DS_Store or hidden files; the same files always give the same zip.
+
+    \b
+    Example:
+      pgdl pack my_measure --out my_measure.zip
     """
     from harness.pack import human_size, pack_submission
 
-    result = pack_submission(submission, out, data_root=data, config=_check_config(time_limit, memory_mb, no_sandbox,
-                                                                                 keras2),
-                             check=not no_check)
+    config = _check_config(time_per_model, memory_mb, max_threads, no_sandbox, keras2)
+    result = pack_submission(submission, out, data_root=data, config=config, check=not no_check)
     if result.check is not None:
         record = result.check.record
         click.echo(f"check ok: {record.task}/model_{record.model} gave {record.value:.6g} "
@@ -445,39 +587,71 @@ def pack(submission: Path, out: Path | None, data: Path | None, no_check: bool, 
     click.echo(f"wrote {result.path} ({len(result.files)} file(s), {human_size(result.size)}): {shown}")
 
 
-def _show_report(report, problem_label: str) -> None:
-    """Print a score report's table, its warnings and problems; exit 2 if it has problems."""
-    from harness.evaluate import format_table
+def _show_report(report, out: Path) -> None:
+    """Print a score report's table, notes, warnings and flagged tasks, and what was written;
+    exit with `EXIT_FLAGGED` if a task was flagged."""
+    from harness.evaluate import SCORE_FILES, format_table
 
     click.echo(format_table(report))
+    for line in report.notes:
+        click.echo(f"note: {line}", err=True)
     for line in report.warnings:
         click.echo(f"warning: {line}", err=True)
     for line in report.problems:
-        click.echo(f"{problem_label}: {line}", err=True)
+        click.echo(f"flagged: {line}", err=True)
+    click.echo(f"wrote {', '.join(str(out / name) for name in SCORE_FILES)}", err=True)
     if report.problems:
-        sys.exit(2)
+        sys.exit(EXIT_FLAGGED)
+
+
+def option_name(param: str) -> str:
+    """The command-line option of a library parameter: ``time_per_model`` is ``--time-per-model``."""
+    return _OPTION_OF.get(param, "--" + param.replace("_", "-"))
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``pgdl`` console script."""
+    """Entry point of the ``pgdl`` console script.
+
+    Exit status: 0 done; 1 scores written with a flagged task (or a failed
+    check); 2 nothing written: bad input or an error, in one line
+    (``--debug``, before the command, shows the traceback instead); 130
+    interrupted.
+    """
     args = sys.argv[1:] if argv is None else argv
-    debug = "--debug" in args
+    obj: dict[str, Any] = {}   # the group's callback records --debug here, parsed where click parses it
     try:
-        cli.main(args=args, prog_name="pgdl", standalone_mode=False)
+        cli.main(args=args, prog_name="pgdl", standalone_mode=False, obj=obj)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(2)
-    except HarnessError as exc:
-        if debug:
-            raise
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except (HarnessError, OSError, ValueError, RecursionError) as exc:
+        if obj.get("debug"):
+            raise
+        click.echo(f"error: {_one_line(exc)}", err=True)
+        sys.exit(EXIT_ERROR)
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message of ``exc`` in one line: a parameter under its option's name, an OS error with its
+    file, anything else prefixed with its type when that says more than the message."""
+    from harness.errors import one_line
+
+    if isinstance(exc, ParameterError):
+        return exc.shown_as(option_name(exc.param))
+    if isinstance(exc, HarnessError):
+        return one_line(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        where = exc.filename if exc.filename is not None else ""
+        return f"{where}: {exc.strerror}" if where else exc.strerror
+    if isinstance(exc, RecursionError):
+        return "input nested too deeply to process (RecursionError)"
+    return f"{type(exc).__name__}: {one_line(exc)}"
 
 
 if __name__ == "__main__":

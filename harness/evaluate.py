@@ -2,15 +2,20 @@
 
 Predictions are ``<task>.predict`` files, JSON objects ``{"model_<id>": value}``
 as the original ingestion wrote them (bare ids ``"<id>"`` are accepted too).
-Every task under the reference root is scored with every metric of
-`harness.metrics`; the results go to ``scores.json`` and to ``scores.txt`` in
-the original line format.
+Every task under the reference root (or the tasks named) is scored with
+every metric of `harness.metrics`; the results go to ``scores.json`` (with
+the `harness.provenance.environment`), to ``scores.txt`` in the original
+line format and to ``models.csv`` (one row per model, `ScoreReport.to_frame`).
 
 What is an error and what is flagged:
 
-* **Errors** (`HarnessError`, nothing is scored or written): a ``.predict``
-  file that is not a JSON object, a model id given twice, an id that is not
-  in the task's reference data, no reference data under the root.
+* **Errors** (`HarnessError`, nothing is scored or written, and the scores
+  an earlier run left in the output folder are removed): a ``.predict`` file
+  that is not a JSON object, is larger than its task can need, gives a model
+  id twice or an id that is not in the task's reference data; reference data
+  that `harness.task.read_model_configs` refuses, a reference folder without
+  ``model_configs.json``, no reference data under the root, an output folder
+  that is a file or cannot be written.
 * **Flagged** (the task is scored and written, its official score counts 0,
   and ``ScoreReport.problems`` gets one line naming the file; `pgdl evaluate`
   then exits with status 2): no ``.predict`` file for a task; models without a
@@ -29,20 +34,29 @@ from __future__ import annotations
 import json
 import math
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, ParameterError
 from harness.metrics import (GranulatedKendall, Grid, Interval, RobustCMI, SignError,
                              bootstrap_ci, score_all)
-from harness.records import PREDICT_SUFFIX, atomic_write_text
+from harness.provenance import environment
+from harness.records import PREDICT_SUFFIX, RUN_LOG, RunRecord, atomic_write_text, prepare_out_dir, read_run_log
+from harness.tables import MODELS_CSV, ModelRow, model_rows, models_csv, rows_frame
 from harness.task import MODEL_CONFIGS, Reference, Task, bare_model_id, find_tasks, natural_key, read_json
+
+if TYPE_CHECKING:
+    import pandas
 
 SCORES_JSON = "scores.json"
 SCORES_TXT = "scores.txt"
+#: Every file `write_scores` writes; a scoring run removes them first, so a failed run leaves none.
+SCORE_FILES = (SCORES_JSON, SCORES_TXT, MODELS_CSV)
+#: Why a task scored on a subset of its models (``limit``) has no official score; not a flag.
+SUBSET_REASON = "a subset of the grid (limit): the official score needs the complete grid"
 #: Shown for the ids of failed models, at most this many.
 _MAX_IDS_SHOWN = 5
 
@@ -120,6 +134,11 @@ class ScoreReport:
     warnings: tuple[str, ...] = ()
     bootstrap: int = 200
     seed: int = 0
+    #: One row per model of every task (`harness.tables.ModelRow`): ``models.csv``, `to_frame`.
+    models: tuple[ModelRow, ...] = ()
+    #: Lines about the run as a whole (a ``limit``, say): printed as notes, kept in ``scores.json``.
+    notes: tuple[str, ...] = ()
+    environment: dict[str, Any] = field(default_factory=environment, compare=False)
 
     @property
     def overall_official(self) -> float:
@@ -129,6 +148,11 @@ class ScoreReport:
     def problems(self) -> list[str]:
         """Every task's flags: the lines `pgdl evaluate` prints as errors before exiting with 2."""
         return [flag for t in self.tasks for flag in t.flags]
+
+    def to_frame(self) -> "pandas.DataFrame":
+        """One row per model (the content of ``models.csv``): ``task, model, value, gap, status,
+        seconds`` and one column per hyperparameter."""
+        return rows_frame(self.models)
 
     def task(self, name: str) -> TaskScore:
         for score in self.tasks:
@@ -146,6 +170,8 @@ class ScoreReport:
             "tasks": {t.task: t.to_dict() for t in self.tasks},
             "problems": self.problems,
             "warnings": list(self.warnings),
+            "notes": list(self.notes),
+            "environment": self.environment,
             "bootstrap": {"n_resamples": self.bootstrap, "seed": self.seed,
                           "metrics": ["robust_cmi", "kendall_tau", "psi"],
                           "note": "percentile bootstrap over models; the official score is not "
@@ -159,14 +185,25 @@ class ScoreReport:
 # ------------------------------------------------------------------ reading
 
 
-def read_prediction_file(path: str | Path) -> dict[str, float]:
+def predict_size_limit(n_models: int) -> int:
+    """The most bytes a ``.predict`` for ``n_models`` models may hold: 1 MiB + 1 KiB per model
+    (a value per model takes a few dozen), so that a huge file is refused before it is parsed."""
+    return (1 << 20) + 1024 * n_models
+
+
+#: The size cap of a ``.predict`` read without knowing its task (enough for 100,000 models).
+MAX_PREDICT_BYTES = predict_size_limit(100_000)
+
+
+def read_prediction_file(path: str | Path, *, max_bytes: int = MAX_PREDICT_BYTES) -> dict[str, float]:
     """``{bare id: value}`` from one ``.predict`` file; nan where the value is not a finite number.
 
-    Raises `HarnessError` naming the file when it cannot be read, is not a
-    JSON object, or gives a model twice (``"model_3"`` and ``"3"``).
+    Raises `HarnessError` naming the file when it cannot be read, is larger
+    than ``max_bytes``, is not a JSON object, or gives a model twice
+    (``"model_3"`` and ``"3"``).
     """
     path = Path(path)
-    raw = read_json(path)
+    raw = read_json(path, max_bytes=max_bytes)
     if not isinstance(raw, dict):
         raise HarnessError(f"{path}: expected a JSON object mapping model ids to numbers, "
                            f"got {type(raw).__name__}")
@@ -206,47 +243,112 @@ def _as_number(value: Any) -> float:
 
 
 def evaluate_predictions(predictions: Mapping[str, Mapping[str, Any]], reference_root: Path | str,
-                         *, bootstrap: int = 200, seed: int = 0,
-                         progress: Progress | None = None) -> ScoreReport:
+                         *, tasks: Sequence[str] | None = None, models: Mapping[str, Sequence[str]] | None = None,
+                         bootstrap: int = 200, seed: int = 0, progress: Progress | None = None) -> ScoreReport:
     """Score ``predictions`` (task -> {bare model id -> value}) against every task under ``reference_root``.
 
     ``reference_root`` is anything `harness.task.find_tasks` accepts that holds
     reference data (a split root, a ``reference_data`` folder, a combined task
-    folder). A task missing from ``predictions`` is scored as having no
-    predictions (flagged); values that are not finite numbers mark failed
-    models. ``bootstrap`` resamples per task (0: no intervals), seeded with
-    ``seed``. ``progress`` wraps the task list for display, as a context
-    manager (``click.progressbar`` fits).
+    folder). ``tasks`` scores only the tasks of these names (the overall over
+    them); ``models`` maps a task to the subset of its models to score (see
+    `harness.subset.covering_subset`: such a task gets no official score,
+    and is not flagged for it). A task missing from ``predictions`` is scored
+    as having no predictions (flagged); values that are not finite numbers
+    mark failed models. ``bootstrap`` resamples per task (0: no intervals),
+    seeded with ``seed``. ``progress`` wraps the task list for display, as a
+    context manager (``click.progressbar`` fits).
     """
-    return _evaluate(predictions, reference_tasks(reference_root), None,
+    chosen = reference_tasks(reference_root, tasks)
+    known = {t.name for t in find_tasks(reference_root)}
+    warnings = _ignored(set(predictions) - known, lambda name: f"predictions for task {name}")
+    return _evaluate(predictions, {t.name: t.read_reference() for t in chosen}, models, None, warnings, {},
                      bootstrap=bootstrap, seed=seed, progress=progress)
 
 
-def evaluate_dir(pred_dir: str | Path, reference_root: str | Path, out_dir: str | Path,
+def evaluate_dir(pred_dir: str | Path, reference_root: str | Path, out_dir: str | Path, *,
+                 tasks: Sequence[str] | None = None, models: Mapping[str, Sequence[str]] | None = None,
                  **kwargs: Any) -> ScoreReport:
-    """Read ``pred_dir/*.predict``, score them (`evaluate_predictions`), write ``out_dir``'s scores."""
-    tasks = reference_tasks(reference_root)
-    predictions = read_predictions(pred_dir)
-    sources = {name: str(Path(pred_dir) / f"{name}{PREDICT_SUFFIX}")
-               for name in {t.name for t in tasks} | set(predictions)}
-    report = _evaluate(predictions, tasks, sources, **kwargs)
+    """Read ``pred_dir/<task>.predict``, score them (`evaluate_predictions`), write ``out_dir``'s scores.
+
+    ``out_dir``'s earlier scores are removed first and the new ones written at
+    the end, so a run that fails leaves none. Each ``.predict`` is refused
+    unread when it is larger than its task can need (`predict_size_limit`).
+    ``pred_dir/run.jsonl``, where the run left one, gives ``models.csv`` each
+    model's status and time.
+    """
+    pred_dir, out_dir = Path(pred_dir), prepare_out_dir(out_dir, create=False)
+    clear_scores(out_dir)
+    references = {t.name: t.read_reference() for t in reference_tasks(reference_root, tasks)}
+    known = {t.name for t in find_tasks(reference_root)}
+    files = {p.name[:-len(PREDICT_SUFFIX)]: str(p) for p in pred_dir.glob(f"*{PREDICT_SUFFIX}")}
+    warnings = _ignored(set(files) - known, files.__getitem__)
+    return evaluate_references(pred_dir, references, out_dir, models=models, warnings=warnings, **kwargs)
+
+
+def evaluate_references(pred_dir: str | Path, references: Mapping[str, Reference], out_dir: str | Path, *,
+                        models: Mapping[str, Sequence[str]] | None = None, warnings: tuple[str, ...] = (),
+                        **kwargs: Any) -> ScoreReport:
+    """`evaluate_dir` for references already read (task name -> `Reference`): score
+    ``pred_dir/<task>.predict`` for each, write ``out_dir``'s scores (the earlier ones removed first)."""
+    pred_dir, out_dir = Path(pred_dir), prepare_out_dir(out_dir, create=False)
+    clear_scores(out_dir)
+    if not pred_dir.is_dir():
+        raise HarnessError(f"{pred_dir}: not a directory")
+    sources = {name: str(pred_dir / f"{name}{PREDICT_SUFFIX}") for name in references}
+    predictions = {name: read_prediction_file(path, max_bytes=predict_size_limit(len(references[name].records)))
+                   for name, path in sources.items() if Path(path).is_file()}
+    report = _evaluate(predictions, references, models, sources, warnings, read_run_log(pred_dir / RUN_LOG),
+                       **kwargs)
     write_scores(report, out_dir)
     return report
 
 
-def reference_tasks(reference_root: str | Path) -> list[Task]:
-    """The tasks under ``reference_root`` that have reference data."""
-    tasks = [t for t in find_tasks(reference_root) if t.has_reference()]
+def reference_tasks(reference_root: str | Path, names: Sequence[str] | None = None) -> list[Task]:
+    """The tasks under ``reference_root`` that have reference data (only those in ``names``, if given).
+
+    A reference folder without ``model_configs.json`` (``reference_data/<task>/``
+    holding something else) is an error, not a task left out of the overall.
+    """
+    found = find_tasks(reference_root)
+    broken = [t for t in found if t.reference_dir is not None and not t.has_reference()]
+    if broken:
+        raise HarnessError(f"{broken[0].reference_dir}: no {MODEL_CONFIGS} in this reference folder")
+    tasks = [t for t in found if t.has_reference()]
     if not tasks:
         raise HarnessError(f"{reference_root}: no reference data ({MODEL_CONFIGS}) found")
-    return tasks
+    if names is None:
+        return tasks
+    if isinstance(names, str):
+        names = [names]
+    unknown = [n for n in names if n not in {t.name for t in tasks}]
+    if unknown or not names:
+        raise ParameterError("tasks", f"must name tasks with reference data under {reference_root} "
+                             f"({', '.join(t.name for t in tasks)})", tuple(unknown or names))
+    return [t for t in tasks if t.name in set(names)]
+
+
+def subset_reference(reference: Reference, ids: Sequence[str]) -> Reference:
+    """``reference`` with only the models ``ids`` (the grid unchanged); `ParameterError` for an unknown id."""
+    unknown = [i for i in ids if i not in reference.records]
+    if unknown:
+        raise ParameterError("models", f"must be model ids of {reference.path or 'the task'}", tuple(unknown))
+    wanted = set(ids)
+    return replace(reference, records={i: r for i, r in reference.records.items() if i in wanted})
+
+
+def _ignored(names: Iterable[str], label: Callable[[str], str]) -> tuple[str, ...]:
+    return tuple(f"{label(name)}: no task {name} in the reference data; ignored"
+                 for name in sorted(names, key=natural_key))
 
 
 def score_task(name: str, reference: Reference, predictions: Mapping[str, Any] | None, *,
-               bootstrap: int = 200, seed: int = 0, source: str | None = None) -> TaskScore:
+               bootstrap: int = 200, seed: int = 0, source: str | None = None,
+               subset: bool = False) -> TaskScore:
     """Every metric of one task; ``predictions`` None means the task has none.
 
     ``source`` names the predictions in flags (the ``.predict`` path).
+    ``subset``: ``reference`` holds a chosen subset of the task's models, so
+    an incomplete grid means no official score but is not flagged.
     Raises `HarnessError` for ids that are not in ``reference``.
     """
     source = source or f"predictions for task {name}"
@@ -262,6 +364,10 @@ def score_task(name: str, reference: Reference, predictions: Mapping[str, Any] |
     ok = np.isfinite(measure)
     failed = [i for i, good in zip(ids, ok) if not good]
     invalid = grid.problem()
+    if invalid and subset:
+        invalid, subset_reason = None, SUBSET_REASON
+    else:
+        subset_reason = None
     flags: list[str] = []
     if failed:
         flags.append(f"{source}: {len(failed)} of {len(ids)} models have no finite prediction "
@@ -269,13 +375,13 @@ def score_task(name: str, reference: Reference, predictions: Mapping[str, Any] |
     if invalid:
         flags.append(f"{reference.path or name}: {invalid}; official score 0")
     if ok.sum() < 2:
-        return TaskScore(name, len(ids), int(ok.sum()), None, invalid or "fewer than two models scored",
-                         flags=tuple(flags))
+        return TaskScore(name, len(ids), int(ok.sum()), None, invalid or subset_reason or
+                         "fewer than two models scored", flags=tuple(flags))
     rows = np.flatnonzero(ok)
     sub = grid.take(rows)
     metrics = score_all(measure[rows], gap[rows], sub)
-    if invalid or failed:
-        official, reason = None, invalid or f"{len(failed)} model(s) without a finite prediction"
+    if invalid or failed or subset_reason:
+        official, reason = None, invalid or subset_reason or f"{len(failed)} model(s) without a finite prediction"
     else:
         official, reason = _finite_official(metrics.official)
         if reason:
@@ -296,28 +402,41 @@ def _finite_official(value: float) -> tuple[float | None, str | None]:
     return value, None
 
 
-def _evaluate(predictions: Mapping[str, Mapping[str, Any]], tasks: Sequence[Task],
-              sources: Mapping[str, str] | None, *, bootstrap: int = 200, seed: int = 0,
-              progress: Progress | None = None) -> ScoreReport:
-    if bootstrap < 0:
-        raise HarnessError(f"--bootstrap must be >= 0, got {bootstrap}")
+def _evaluate(predictions: Mapping[str, Mapping[str, Any]], references: Mapping[str, Reference],
+              models: Mapping[str, Sequence[str]] | None, sources: Mapping[str, str] | None,
+              warnings: tuple[str, ...], run_records: Mapping[tuple[str, str], RunRecord], *,
+              bootstrap: int = 200, seed: int = 0, progress: Progress | None = None) -> ScoreReport:
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0:
+        raise ParameterError("bootstrap", "must be a whole number >= 0", bootstrap)
     label = (lambda name: sources[name]) if sources else (lambda name: f"predictions for task {name}")
-    references = {t.name: t.read_reference() for t in tasks}
+    chosen = {name: subset_reference(ref, (models or {}).get(name, ref.ids)) for name, ref in references.items()}
+    values = {}
     for name, reference in references.items():   # fail on bad input before any long work
         if name in predictions:
-            _check_ids(_normalize(predictions[name], label(name)), reference, label(name))
-    warnings = tuple(f"{label(name)}: no task {name} in the reference data; ignored"
-                     for name in sorted(set(predictions) - set(references), key=natural_key))
-    scores = []
-    with (progress or nullcontext)(list(tasks)) as items:
-        for task in items:
-            scores.append(score_task(task.name, references[task.name], predictions.get(task.name),
-                                     bootstrap=bootstrap, seed=seed, source=label(task.name)))
-    return ScoreReport(tuple(scores), warnings, bootstrap, seed)
+            values[name] = _normalize(predictions[name], label(name))
+            _check_ids(values[name], reference, label(name))
+            values[name] = {i: v for i, v in values[name].items() if i in chosen[name].records}
+    scores, rows = [], []
+    with (progress or nullcontext)(list(references)) as items:
+        for name in items:
+            subset = len(chosen[name].records) < len(references[name].records)
+            scores.append(score_task(name, chosen[name], values.get(name), bootstrap=bootstrap, seed=seed,
+                                     source=label(name), subset=subset))
+            rows.extend(model_rows(name, chosen[name], values.get(name, {}), run_records))
+    return ScoreReport(tuple(scores), warnings, bootstrap, seed, tuple(rows), _subset_notes(references, chosen))
+
+
+def _subset_notes(references: Mapping[str, Reference], chosen: Mapping[str, Reference]) -> tuple[str, ...]:
+    parts = [f"{name} {len(chosen[name].records)}/{len(ref.records)}" for name, ref in references.items()
+             if len(chosen[name].records) < len(ref.records)]
+    if not parts:
+        return ()
+    return (f"scored a subset of the models ({', '.join(parts)}) that covers every hyperparameter value: "
+            f"the official score needs the complete grid (none given), the robust metrics do not",)
 
 
 def _check_ids(values: Mapping[str, float], reference: Reference, source: str) -> None:
-    unknown = sorted(set(values) - set(reference.records), key=natural_key)
+    unknown = [i for i in values if i not in reference.records]  # file order: no sort of a huge list
     if unknown:
         raise HarnessError(f"{source}: unknown model id(s) {_show(unknown)} "
                            f"(not in {reference.path or 'the reference data'})")
@@ -332,14 +451,22 @@ def _show(ids: Sequence[str]) -> str:
 
 
 def write_scores(report: ScoreReport, out_dir: str | Path) -> None:
-    """Write ``out_dir/scores.json`` and ``out_dir/scores.txt``, each atomically."""
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise HarnessError(f"{out_dir}: cannot create the output folder ({exc})") from None
-    atomic_write_text(out_dir / SCORES_JSON, report.to_json())
+    """Write ``out_dir/scores.json``, ``scores.txt`` and ``models.csv``, each atomically."""
+    out_dir = prepare_out_dir(out_dir)
+    atomic_write_text(out_dir / MODELS_CSV, models_csv(report.models))
     atomic_write_text(out_dir / SCORES_TXT, scores_txt(report))
+    atomic_write_text(out_dir / SCORES_JSON, report.to_json())
+
+
+def clear_scores(out_dir: str | Path) -> None:
+    """Remove the score files (`SCORE_FILES`) an earlier run left in ``out_dir``."""
+    for name in SCORE_FILES:
+        try:
+            (Path(out_dir) / name).unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise HarnessError(f"{Path(out_dir) / name}: cannot remove the earlier scores ({exc.strerror})") from None
 
 
 def scores_txt(report: ScoreReport) -> str:
@@ -360,7 +487,8 @@ def format_table(report: ScoreReport) -> str:
         if ci is not None and t.robust is not None:
             robust += f" [{format_score(ci.low)}, {format_score(ci.high)}]"
         rows.append((t.task, f"{t.n_scored}/{t.n_models}",
-                     format_score(t.official) + ("" if t.official is not None else " (0)"),
+                     format_score(t.official) + ("" if t.official is not None or t.official_reason == SUBSET_REASON
+                                                 else " (0)"),
                      robust, format_score(t.kendall_tau),
                      "-" if t.granulated is None else format_score(t.granulated.psi),
                      "-" if t.sign_error is None else format_score(t.sign_error.overall.mean)))
@@ -368,8 +496,11 @@ def format_table(report: ScoreReport) -> str:
     lines = ["  ".join(cell.ljust(w) if c == 0 else cell.rjust(w)
                        for c, (cell, w) in enumerate(zip(row, widths))).rstrip() for row in rows]
     lines.insert(1, "-" * len(lines[0]))
-    lines.append(f"overall official score: {report.overall_official:.4f} (100 x mean over "
-                 f"{len(report.tasks)} task{'s' if len(report.tasks) != 1 else ''})")
+    if report.tasks and all(t.official_reason == SUBSET_REASON for t in report.tasks):
+        lines.append("overall official score: - (a subset of each grid; the official score needs the complete grid)")
+    else:
+        lines.append(f"overall official score: {report.overall_official:.4f} (100 x mean over "
+                     f"{len(report.tasks)} task{'s' if len(report.tasks) != 1 else ''})")
     return "\n".join(lines)
 
 

@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from harness import __version__
 from harness.errors import HarnessError
-from harness.evaluate import SCORES_JSON, SCORES_TXT, ScoreReport, read_predictions, score_task, write_scores
+from harness.evaluate import SCORES_JSON, SCORES_TXT, ScoreReport, evaluate_references
 from harness.records import PREDICT_SUFFIX, RUN_LOG, RunRecord, atomic_write_text, read_run_log, record_order
 from harness.runner import LOG_DIR, SUBMISSION_INFO, RunConfig, input_tasks, run_submission
 from harness.submission import default_name, open_submission
@@ -295,14 +295,7 @@ def score_results(result_dir: str | Path, references: Mapping[str, Reference], *
     `harness.evaluate.evaluate_dir` restricted to the given tasks (a
     leaderboard may run a subset of a root's tasks), reusing references read once.
     """
-    result_dir = Path(result_dir)
-    predictions = read_predictions(result_dir)
-    scores = tuple(score_task(name, ref, predictions.get(name), bootstrap=bootstrap, seed=seed,
-                              source=str(result_dir / f"{name}{PREDICT_SUFFIX}"))
-                   for name, ref in references.items())
-    report = ScoreReport(scores, (), bootstrap, seed)
-    write_scores(report, result_dir)
-    return report
+    return evaluate_references(result_dir, references, result_dir, bootstrap=bootstrap, seed=seed)
 
 
 def load_entry(name: str, source: str | Path, result_dir: str | Path, provenance: Provenance | None = None,

@@ -37,6 +37,7 @@ from typing import Protocol, Sequence
 
 from harness.errors import HarnessError
 from harness.evaluate import SCORES_JSON, SCORES_TXT
+from harness.tables import MODELS_CSV
 from harness.leaderboard import Leaderboard, Log, build_leaderboard, reference_data
 from harness.runner import RunConfig, input_tasks
 
@@ -144,7 +145,7 @@ def prediction_step(submission: Path, input_root: Path, out_dir: Path, config: R
 def scoring_step(pred_dir: Path, reference_root: Path, scores_dir: Path, *, bootstrap: int = 200,
                  seed: int = 0) -> ContainerStep:
     """The scoring container: ``pgdl evaluate`` of ``/predictions`` against ``/data`` (reference side only)."""
-    command = ("pgdl", "evaluate", PREDICTIONS, "--reference", "/data", "--out", SCORES,
+    command = ("pgdl", "evaluate", PREDICTIONS, "--data", "/data", "--out", SCORES,
                "--bootstrap", str(bootstrap), "--seed", str(seed))
     return ContainerStep("evaluate", (Mount(pred_dir, PREDICTIONS), Mount(reference_root, REFERENCE_DATA),
                                       Mount(scores_dir, SCORES, read_only=False)), command)
@@ -197,13 +198,13 @@ def _run_containers(path: Path, dest: Path, input_root: Path, reference_root: Pa
         shutil.rmtree(scores_dir, ignore_errors=True)
         scores_dir.mkdir()
         say("    scoring container")
-        # `pgdl evaluate` exits with 2 both for flagged tasks (scores written) and for bad input (none).
+        # `pgdl evaluate` exits with 1 for flagged tasks (scores written), 2 for bad input (none written).
         log_path = _run(engine, scoring_step(dest, reference_root, scores_dir, bootstrap=bootstrap, seed=seed),
-                        dest, accept=(0, 2))
+                        dest, accept=(0, 1))
         if not (scores_dir / SCORES_JSON).is_file():
             raise HarnessError(f"the evaluate container wrote no scores: {_last_line(log_path)} "
                                f"(full output: {log_path})")
-        for fname in (SCORES_JSON, SCORES_TXT):
+        for fname in (MODELS_CSV, SCORES_TXT, SCORES_JSON):   # scores.json, the mark of a finished run, last
             os.replace(scores_dir / fname, dest / fname)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

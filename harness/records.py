@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from harness.errors import HarnessError
 from harness.task import natural_key
 
 RUN_LOG = "run.jsonl"
@@ -168,3 +169,21 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def prepare_out_dir(out_dir: str | Path, *, create: bool = True) -> Path:
+    """``out_dir`` (created if ``create``); `HarnessError` in one line when it, or the folder it would
+    be created in, is a file or not writable. With ``create=False`` nothing is written to disk."""
+    out_dir = Path(out_dir)
+    existing = next(p for p in (out_dir, *out_dir.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise HarnessError(f"{existing}: not a folder (the output folder {out_dir} must be one, or not exist yet)")
+    try:  # a real write: permission bits say nothing to root, nor about a read-only mount
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".pgdl-probe-")
+        os.close(fd)
+        os.unlink(probe)
+        if create:
+            out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HarnessError(f"{out_dir}: cannot write the output folder ({exc.strerror or exc})") from None
+    return out_dir

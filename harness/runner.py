@@ -37,7 +37,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from harness.errors import HarnessError
 from harness.records import (RUN_LOG, RunLog, RunRecord, atomic_write_text, read_run_log,
@@ -175,8 +175,11 @@ def input_tasks(data_root: str | Path, names: Sequence[str] | None = None) -> li
 
 
 def run_submission(submission: str | Path, data_root: str | Path, out_dir: str | Path,
-                   config: RunConfig = RunConfig()) -> RunResult:
+                   config: RunConfig = RunConfig(), *, models: Mapping[str, Sequence[str]] | None = None) -> RunResult:
     """Run ``submission`` on every model of the tasks under ``data_root``; write ``out_dir``.
+
+    ``models`` maps a task's name to the only model ids to run of it (a
+    subset chosen by the caller, `harness.subset.covering_subset` say).
 
     Writes ``out_dir/run.jsonl``, ``out_dir/<task>.predict``,
     ``out_dir/submission.json`` (name and SHA-256 of the submission, so that a
@@ -196,7 +199,7 @@ def run_submission(submission: str | Path, data_root: str | Path, out_dir: str |
         done = read_run_log(out / RUN_LOG)
         write_run_log(out / RUN_LOG, done.values())
         resumed = len(done)
-        ids = {task.name: _model_ids(task, config) for task in tasks}
+        ids = {task.name: _model_ids(task, config, (models or {}).get(task.name)) for task in tasks}
         context = _RunContext(sub, tasks, config, Path(scratch), out / LOG_DIR)
         with RunLog(out / RUN_LOG) as log, _pool(context) as pool:
             for task in tasks:
@@ -544,8 +547,11 @@ def _claim_output(out: Path, submission: Submission) -> None:
     atomic_write_text(info, json.dumps(mine, indent=1) + "\n")
 
 
-def _model_ids(task: Task, config: RunConfig) -> list[str]:
+def _model_ids(task: Task, config: RunConfig, only: Sequence[str] | None = None) -> list[str]:
     ids = task.model_ids()
+    if only is not None:
+        wanted = set(only)
+        ids = [m for m in ids if m in wanted]
     return ids if config.models_per_task is None else ids[:config.models_per_task]
 
 

@@ -28,6 +28,7 @@ from typing import Iterator
 
 import pytest
 
+from harness import __version__
 from harness.leaderboard import reference_data, score_results
 from harness.official import ContainerCheckEngine, DockerEngine, prediction_step, run_official, scoring_step
 from harness.runner import RunConfig
@@ -135,7 +136,12 @@ def test_the_scoring_container_agrees_with_scoring_on_the_host(official_run, tmp
     host = tmp_path / "host"
     shutil.copytree(entry.out_dir, host, ignore=shutil.ignore_patterns("scores.*"))
     report = score_results(host, reference_data(find_tasks(tiny.root)), bootstrap=20)
-    assert container_scores == json.loads(report.to_json())
+    host_scores = json.loads(report.to_json())
+    environment = container_scores.pop("environment")   # the image's Python and platform, not the host's
+    host_scores.pop("environment")
+    assert container_scores == host_scores
+    assert environment["harness"] == {"version": __version__, "commit": None}   # no checkout inside
+    assert (entry.out_dir / "models.csv").read_text() == (host / "models.csv").read_text()
     assert entry.provenance.sandbox == "container"
     assert (board.out_dir / "leaderboard.csv").read_text().splitlines()[1].startswith("1,spy,")
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from harness.cli import main
 from harness.errors import HarnessError
-from harness.evaluate import evaluate_predictions, format_table, read_prediction_file
+from harness.evaluate import SUBSET_REASON, evaluate_dir, evaluate_predictions, format_table, read_prediction_file
 from harness.task import MODEL_CONFIGS, read_model_configs
 
 
@@ -27,6 +29,10 @@ def pgdl(*args: str) -> int:
 
 def error_lines(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.startswith("error:")]
+
+
+def flagged_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("flagged:")]
 
 
 @pytest.fixture
@@ -71,7 +77,7 @@ def test_predicting_the_gap_scores_one_on_the_toy_task(toy_data, gaps, tmp_path,
     assert task["ci"]["kendall_tau"]["n_resamples"] == 20
     assert len(task["official_pairs"]) == 6 and task["flags"] == []
     assert re.search(r"^toy_data\s+18/18\s+1\.0000", out, re.M)
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["scores.json", "scores.txt"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["models.csv", "scores.json", "scores.txt"]
 
 
 def test_bare_ids_and_a_split_reference_root_are_accepted(toy_data, gaps, tmp_path):
@@ -134,8 +140,8 @@ def test_a_missing_predict_file_flags_the_task_but_scores_the_others(toy_data, g
     write_predict(tmp_path / "pred", "a", {f"model_{i}": g for i, g in gaps.items()})
     code = pgdl("evaluate", tmp_path / "pred", "--reference", ref, "--out", tmp_path / "out",
                 "--bootstrap", "0")
-    assert code == 2
-    assert error_lines(capsys.readouterr().err) == [f"error: {tmp_path / 'pred' / 'b.predict'}: not found"]
+    assert code == 1
+    assert flagged_lines(capsys.readouterr().err) == [f"flagged: {tmp_path / 'pred' / 'b.predict'}: not found"]
     lines = (tmp_path / "out" / "scores.txt").read_text().splitlines()
     assert lines[1] == "task_b_score: 0.000000000000"
     assert float(lines[0].split()[1]) == pytest.approx(1.0, abs=1e-9)
@@ -152,9 +158,9 @@ def test_a_model_without_a_finite_prediction_zeroes_the_official_score_only(toy_
     path = write_predict(tmp_path / "pred", "toy_data", json.dumps(values))
     code = pgdl("evaluate", tmp_path / "pred", "--reference", toy_data, "--out", tmp_path / "out",
                 "--bootstrap", "0")
-    assert code == 2
-    assert error_lines(capsys.readouterr().err) == [
-        f"error: {path}: 1 of 18 models have no finite prediction (4); official score 0"]
+    assert code == 1
+    assert flagged_lines(capsys.readouterr().err) == [
+        f"flagged: {path}: 1 of 18 models have no finite prediction (4); official score 0"]
     task = json.loads((tmp_path / "out" / "scores.json").read_text())["tasks"]["toy_data"]
     assert task["official"] is None and task["official_reason"] == "1 model(s) without a finite prediction"
     assert (task["n_scored"], task["n_missing"]) == (17, 1)
@@ -176,9 +182,9 @@ def test_an_incomplete_grid_is_flagged_and_scored_by_the_robust_metrics(toy_data
     write_predict(tmp_path / "pred", "toy_data", {f"model_{i}": g for i, g in gaps.items() if i != "5"})
     code = pgdl("evaluate", tmp_path / "pred", "--reference", tmp_path / "ref" / "toy_data",
                 "--out", tmp_path / "out", "--bootstrap", "0")
-    assert code == 2
-    assert error_lines(capsys.readouterr().err) == [
-        f"error: {configs}: incomplete grid: 1 of 18 hyperparameter combinations missing; official score 0"]
+    assert code == 1
+    assert flagged_lines(capsys.readouterr().err) == [
+        f"flagged: {configs}: incomplete grid: 1 of 18 hyperparameter combinations missing; official score 0"]
     task = json.loads((tmp_path / "out" / "scores.json").read_text())["tasks"]["toy_data"]
     assert task["official"] is None and task["n_scored"] == 17
     assert task["robust_cmi"]["headline"] == pytest.approx(1.0, abs=1e-12)
@@ -261,3 +267,127 @@ def test_the_console_script_reports_errors_without_traceback(toy_data, tmp_path)
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr == f"error: {tmp_path / 'nowhere'}: not a directory\n"
+
+
+# --- one task at a time, subsets, tables, provenance, bad input (issue 14) ----
+
+
+def two_task_reference(toy_data: Path, root: Path) -> Path:
+    copy_reference(toy_data, root, "a")
+    copy_reference(toy_data, root, "b")
+    return root
+
+
+def test_task_scores_exactly_the_named_tasks_and_exits_zero(toy_data, gaps, tmp_path, capsys):
+    ref = two_task_reference(toy_data, tmp_path / "ref")
+    write_predict(tmp_path / "pred", "a", {f"model_{i}": g for i, g in gaps.items()})   # no b.predict
+    code = pgdl("evaluate", tmp_path / "pred", "--data", ref, "--task", "a", "--out", tmp_path / "out",
+                "--bootstrap", "0")
+    assert code == 0, capsys.readouterr().err
+    scores = json.loads((tmp_path / "out" / "scores.json").read_text())
+    assert list(scores["tasks"]) == ["a"] and scores["problems"] == []
+    assert scores["overall_official"] == pytest.approx(100.0, abs=1e-7)   # over a alone
+
+
+def test_an_unknown_task_is_one_line_naming_the_option(toy_data, tmp_path, capsys):
+    ref = two_task_reference(toy_data, tmp_path / "ref")
+    (tmp_path / "pred").mkdir()
+    code = pgdl("evaluate", tmp_path / "pred", "--data", ref, "--task", "c", "--out", tmp_path / "out")
+    assert code == 2
+    assert capsys.readouterr().err == (f"error: --task must name tasks with reference data under {ref} (a, b). "
+                                       f"Received: --task c\n")
+
+
+def test_a_subset_of_models_gets_robust_metrics_and_no_flagged_official_score(toy_data, gaps, tmp_path):
+    subset = ["0", "5", "9", "13", "17"]
+    report = evaluate_predictions({"toy_data": gaps}, toy_data, models={"toy_data": subset}, bootstrap=0)
+    task = report.task("toy_data")
+    assert (task.n_models, task.n_scored) == (5, 5)
+    assert task.official is None and task.official_reason == SUBSET_REASON
+    assert report.problems == [] and task.kendall_tau is not None
+    assert report.notes == ("scored a subset of the models (toy_data 5/18) that covers every hyperparameter "
+                            "value: the official score needs the complete grid (none given), the robust "
+                            "metrics do not",)
+    assert [row.model for row in report.models] == subset
+
+
+def test_models_csv_is_the_report_frame(toy_data, gaps, tmp_path):
+    import pandas
+
+    values = {f"model_{i}": -g for i, g in gaps.items() if i != "3"}
+    write_predict(tmp_path / "pred", "toy_data", values)
+    report = evaluate_dir(tmp_path / "pred", toy_data, tmp_path / "out", bootstrap=0)
+    frame = report.to_frame()
+    assert list(frame.columns) == ["task", "model", "value", "gap", "status", "seconds",
+                                   "num_units", "num_layers", "activation_function"]
+    assert len(frame) == 18
+    row = frame.set_index("model").loc["3"]
+    assert row["status"] == "missing" and math.isnan(row["value"])
+    assert frame.set_index("model").loc["4", "value"] == -gaps["4"]
+    assert frame.set_index("model").loc["4", "gap"] == gaps["4"]
+    written = pandas.read_csv(tmp_path / "out" / "models.csv", dtype={"model": str})
+    pandas.testing.assert_frame_equal(written, frame)
+
+
+def test_models_csv_takes_status_and_seconds_from_the_run_log(toy_data, gaps, tmp_path):
+    from harness.records import RunRecord, write_run_log
+
+    write_predict(tmp_path / "pred", "toy_data", {f"model_{i}": g for i, g in gaps.items() if i != "2"})
+    write_run_log(tmp_path / "pred" / "run.jsonl",
+                  [RunRecord("toy_data", "2", "timeout", None, 300.5, "exceeded the time limit"),
+                   RunRecord("toy_data", "1", "ok", gaps["1"], 0.25)])
+    frame = evaluate_dir(tmp_path / "pred", toy_data, tmp_path / "out", bootstrap=0).to_frame().set_index("model")
+    assert (frame.loc["2", "status"], frame.loc["2", "seconds"]) == ("timeout", 300.5)
+    assert (frame.loc["1", "status"], frame.loc["1", "seconds"]) == ("ok", 0.25)
+    assert math.isnan(frame.loc["0", "seconds"])
+
+
+def test_scores_json_records_the_environment_from_package_metadata(toy_data, gaps, tmp_path):
+    import importlib.metadata
+    import platform
+
+    write_predict(tmp_path / "pred", "toy_data", gaps)
+    evaluate_dir(tmp_path / "pred", toy_data, tmp_path / "out", bootstrap=0)
+    env = json.loads((tmp_path / "out" / "scores.json").read_text())["environment"]
+    assert env["python"] == platform.python_version()
+    assert env["numpy"] == importlib.metadata.version("numpy")
+    assert env["tensorflow"] == importlib.metadata.version("tensorflow")
+    assert env["keras"] == importlib.metadata.version("keras")
+    assert env["harness"]["version"] == importlib.metadata.version("pgdl-harness")
+    assert env["harness"]["commit"] is None or re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", env["harness"]["commit"])
+    assert env["platform"] == platform.platform()
+
+
+def test_a_failed_scoring_run_leaves_no_earlier_scores(toy_data, gaps, tmp_path, capsys):
+    write_predict(tmp_path / "pred", "toy_data", gaps)
+    assert pgdl("evaluate", tmp_path / "pred", "--data", toy_data, "--out", tmp_path / "out", "--bootstrap", "0") == 0
+    write_predict(tmp_path / "pred", "toy_data", '{"model_0": 0.1,')
+    assert pgdl("evaluate", tmp_path / "pred", "--data", toy_data, "--out", tmp_path / "out") == 2
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []
+
+
+def test_an_oversized_predict_file_is_refused_in_well_under_a_second(toy_data, tmp_path, capsys):
+    path = tmp_path / "pred" / "toy_data.predict"
+    path.parent.mkdir()
+    with open(path, "w") as fh:   # 80 MB of unknown ids
+        fh.write("{" + ", ".join(f'"model_{i}": 0.5' for i in range(20, 4_000_000)) + "}")
+    assert path.stat().st_size > 80e6
+    start = time.perf_counter()
+    code = pgdl("evaluate", tmp_path / "pred", "--data", toy_data, "--out", tmp_path / "out")
+    seconds = time.perf_counter() - start
+    err = capsys.readouterr().err
+    assert code == 2 and seconds < 0.5, seconds
+    assert re.fullmatch(rf"error: {re.escape(str(path))}: [\d,]+ bytes, larger than the [\d,]+ this file may hold\n",
+                        err)
+
+
+@pytest.mark.parametrize("where", ["file", "under_a_file"])
+def test_an_out_that_is_a_file_is_one_line_and_nothing_is_written(toy_data, gaps, tmp_path, capsys, where):
+    write_predict(tmp_path / "pred", "toy_data", gaps)
+    (tmp_path / "taken").write_text("mine")
+    out = tmp_path / "taken" if where == "file" else tmp_path / "taken" / "scores"
+    code = pgdl("evaluate", tmp_path / "pred", "--data", toy_data, "--out", out)
+    assert code == 2
+    assert capsys.readouterr().err == (f"error: {tmp_path / 'taken'}: not a folder (the output folder {out} "
+                                       f"must be one, or not exist yet)\n")
+    assert (tmp_path / "taken").read_text() == "mine"
