@@ -247,7 +247,9 @@ class _Scanner(ast.NodeVisitor):
         return self.findings
 
     def add(self, node: ast.AST, what: str, keras: str) -> None:
-        self.findings.append(Finding(self.path, getattr(node, "lineno", 0), what, keras))
+        finding = Finding(self.path, getattr(node, "lineno", 0), what, keras)
+        if finding not in self.findings:  # `from m import a, b` checks m once per name
+            self.findings.append(finding)
 
     def resolve(self, node: ast.AST) -> str | None:
         dotted = _dotted(node)

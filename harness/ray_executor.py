@@ -350,8 +350,8 @@ class RayPool:
     def __exit__(self, *exc: object) -> None:
         self._cancel_pending()
 
-    def skip_pending(self, message: str) -> None:
-        """Cancel the task's units not finished yet: their models get ``skipped`` records with ``message``."""
+    def skip_pending(self, task: str, message: str) -> None:
+        """Cancel ``task``'s units not finished yet: their models get ``skipped`` records with ``message``."""
         self._skip = message
 
     def run(self, jobs: Sequence[_Job]) -> Iterator[RunRecord]:

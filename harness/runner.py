@@ -169,7 +169,7 @@ class RunResult:
             for r in mine:
                 if r.status != "ok":
                     failed[r.status] = failed.get(r.status, 0) + 1
-            seconds = [r.seconds for r in mine]
+            seconds = [r.seconds for r in mine if r.status != "skipped"]
             rows.append(TaskSummary(task, len(mine), len(mine) - sum(failed.values()), failed,
                                     statistics.median(seconds) if seconds else None))
         return rows
@@ -233,6 +233,7 @@ def run_submission(submission: str | Path, data_root: str | Path, out_dir: str |
                                enabled=config.progress)
         context = _RunContext(sub, tasks, config, Path(scratch), out / LOG_DIR, progress=progress)
         context.keras = _resumed_keras(context.keras, done.values())
+        progress.note(f"keras {context.keras.choice.describe()}")
         with RunLog(out / RUN_LOG) as log, progress, _pool(context) as pool:
             for task in tasks:
                 todo = [m for m in ids[task.name] if (task.name, m) not in done]
@@ -248,7 +249,7 @@ def run_submission(submission: str | Path, data_root: str | Path, out_dir: str |
                     if streak.add(record):
                         message = _stopped_message(config)
                         progress.note(f"{task.name}: {message}")
-                        pool.skip_pending(message)
+                        pool.skip_pending(task.name, message)
                 progress.end_task()
                 write_predict(out, task.name, done.values())
     write_run_log(out / RUN_LOG, done.values())
@@ -384,6 +385,7 @@ class _RunContext:
     _serials: Iterator[int] = field(default_factory=itertools.count)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _import_failure: _ImportFailure | None = None
+    _skipped: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.keras is None:
@@ -399,6 +401,15 @@ class _RunContext:
             if failure is not None and self._import_failure is None:
                 self._import_failure = failure
             return self._import_failure
+
+    def skip_task(self, task: str, message: str) -> None:
+        """Run no more models of ``task``: the ones not yet sent to a worker get ``skipped`` with ``message``."""
+        with self._lock:
+            self._skipped[task] = message
+
+    def skip_message(self, task: str) -> str | None:
+        with self._lock:
+            return self._skipped.get(task)
 
     def task_mounts(self) -> list[TaskMount]:
         return [TaskMount.of(t) for t in self.tasks]
@@ -429,12 +440,16 @@ class _Session:
         the run goes back to Keras 3 and the first failure stands.
         """
         keras = self.context.keras
+        if (skipped := self.context.skip_message(job.task)) is not None:
+            return RunRecord(job.task, job.model, "skipped", None, 0.0, skipped)
         attempt = self._attempt(job)
         if attempt.keras3_error and (keras.may_fall_back() or keras.choice.version == "2"):
             before = keras.choice
             keras.fall_back(attempt.record.message)
             retry = self._attempt(job)
             if retry.record.status == "ok":
+                if self.context.progress is not None and retry.record.keras_reason != before.reason:
+                    self.context.progress.note(f"keras {keras.choice.describe()}")
                 return retry.record
             keras.give_up_fallback(before, retry.record.message)
         if attempt.import_failure is not None:
@@ -455,6 +470,8 @@ class _Session:
             record = RunRecord(job.task, job.model, failure.status, None, 0.0, failure.message, self.slot,
                                keras=choice.version, keras_reason=choice.reason)
             return _Attempt(record, failure.keras3_error, failure)
+        if (skipped := self.context.skip_message(job.task)) is not None:  # stopped while the worker started
+            return _Attempt(RunRecord(job.task, job.model, "skipped", None, 0.0, skipped))
         sent = self.worker.send({"op": "run", "job": job.name, "task": job.task,
                                  "model": job.model, "seed": model_seed(job.task, job.model),
                                  "time_budget": config.time_per_model})
@@ -610,6 +627,7 @@ class _Pool:
         self.jobs: queue.Queue[_Job | None] = queue.Queue()
         self.results: queue.Queue[RunRecord | BaseException] = queue.Queue()
         self.sessions = [_Session(context, slot, gpu) for slot, gpu in enumerate(context.config.slots)]
+
         # A worker is started by its slot's thread and must stay with it: bwrap's
         # --die-with-parent kills the sandbox when the thread that started it ends.
         self.threads = [threading.Thread(target=self._serve, args=(s,), daemon=True) for s in self.sessions]
@@ -627,8 +645,13 @@ class _Pool:
         for thread in self.threads:
             thread.join(timeout=60)
 
-    def skip_pending(self, message: str) -> None:
-        """Take the queued jobs back: each yields a ``skipped`` record with ``message`` (running ones finish)."""
+    def skip_pending(self, task: str, message: str) -> None:
+        """Skip ``task``'s jobs not started yet: each yields a ``skipped`` record with ``message``.
+
+        Queued jobs are taken back now; one a worker slot has just taken is
+        skipped by that slot before it is sent to a worker (`_Session.run`); running ones finish.
+        """
+        self.context.skip_task(task, message)
         while True:
             try:
                 job = self.jobs.get_nowait()
