@@ -71,7 +71,14 @@ SANDBOX_MPLCONFIGDIR = "/tmp/matplotlib"
 
 
 class SubmissionImportError(HarnessError):
-    """The submission cannot be imported (syntax error, missing module, too slow): the run ends at once."""
+    """The submission cannot be imported (syntax error, missing module, too slow): the run ends at once.
+
+    ``out_dir`` is the run's output folder (its ``run.jsonl`` holds no record of the failure).
+    """
+
+    def __init__(self, message: str, out_dir: Path) -> None:
+        super().__init__(message)
+        self.out_dir = out_dir
 
 
 @dataclass(frozen=True)
@@ -242,7 +249,7 @@ def run_submission(submission: str | Path, data_root: str | Path, out_dir: str |
                 for record in pool.run([_Job(task.name, m) for m in todo]):
                     if (failure := context.import_failure()) is not None:
                         hint = "; raise --time-per-model" if failure.status == "timeout" else ""
-                        raise SubmissionImportError(failure.message + hint)
+                        raise SubmissionImportError(failure.message + hint, out)
                     log.append(record)
                     done[record.key] = record
                     progress.advance(record)
