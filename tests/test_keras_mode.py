@@ -103,3 +103,18 @@ def test_the_fallback_switches_once_and_can_be_given_up():
     assert state.choice.version == "3" and "tf_keras failed too (ValueError: y)" in state.choice.reason
     assert not state.may_fall_back()
     assert not KerasState("3", KerasChoice("3", "--keras 3")).may_fall_back()
+
+
+def test_keras2_is_an_alias_of_keras_2_and_a_contradiction_is_one_line(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from harness.cli import _keras_version
+
+    assert _keras_version("auto", True) == "2" and _keras_version("3", False) == "3"
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "predict", str(write_submission(tmp_path / "s")),
+                           "--data", str(tmp_path), "--out", str(tmp_path / "out"), "--keras", "3", "--keras2"],
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr == "error: --keras2 means --keras 2, which contradicts --keras 3\n"
