@@ -15,8 +15,8 @@ models time out three times in a row is stopped, its other models recorded
 ``skipped`` (unless ``keep_going``).
 
 Runs are resumable: started again with the same output folder, a run skips
-the models ``run.jsonl`` already holds (except ``skipped`` ones), and ends with the same files as an
-uninterrupted run (``run.jsonl`` is rewritten in task/model order at the end).
+the models ``run.jsonl`` already holds (except ``skipped`` ones), and ends
+with the same files as an uninterrupted run (``run.jsonl`` is rewritten in task/model order at the end).
 Each model gets a seed derived from its task and id (`model_seed`), and
 workers keep no state that changes results, so predictions do not depend on
 the number of workers. With ``seeding="kit"`` nothing is seeded (the 2020
@@ -240,8 +240,8 @@ def run_submission(submission: str | Path, data_root: str | Path, out_dir: str |
                                enabled=config.progress)
         context = _RunContext(sub, tasks, config, Path(scratch), out / LOG_DIR, progress=progress)
         context.keras = _resumed_keras(context.keras, done.values())
-        progress.note(f"keras {context.keras.choice.describe()}")
         with RunLog(out / RUN_LOG) as log, progress, _pool(context) as pool:
+            progress.note(f"keras {context.keras.choice.describe()}")
             for task in tasks:
                 todo = [m for m in ids[task.name] if (task.name, m) not in done]
                 progress.start_task(task.name)
