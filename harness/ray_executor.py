@@ -377,13 +377,14 @@ class RayPool:
             unit = self._pending.pop(ready[0])
             result = self._result(ready[0], unit)
             self._write_log(unit, result)
+            if result.import_failure is not None:  # known before its records arrive, which end the run
+                self.context.import_failure(_ImportFailure(*result.import_failure))
             yield from result.records
             if self._skip is not None:
                 for rest in self._cancel_pending():
                     yield from _failed(task.name, rest.models, "skipped", self._skip, rest.index)
             if result.import_failure is not None:
                 status, message = result.import_failure
-                self.context.import_failure(_ImportFailure(status, message))
                 for rest in self._cancel_pending():
                     yield from _failed(task.name, rest.models, status, message, rest.index)
 

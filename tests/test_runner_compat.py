@@ -95,6 +95,7 @@ import numpy as np
 import pandas
 import scipy.linalg
 import sklearn.linear_model
+import tensorflow as tf
 import tqdm
 
 import data_io
@@ -116,15 +117,17 @@ def complexity(model, dataset, task_name, model_id):
     assert manager.model_ids == ["model_0", "model_1"], manager.model_ids
     kit_model = manager.load_model("model_" + model_id)
     rebuilt = model_utils.model_def_to_keras_sequential([{"layer_name": "Dense", "units": 2}])
-    assert len(rebuilt.layers) == 1
+    rebuilt.build([0, 3])
+    assert model_utils.get_jacobian(rebuilt, tf.ones([2, 3]))[0].shape == (2, 2, 3)
     assert sum(1 for _ in manager.load_training_data()) == sum(1 for _ in dataset)
     return float(sum(np.sum(np.square(w)) for w in kit_model.get_weights()))
 '''
 
 
-def test_the_2020_environment_and_the_kits_modules_are_importable_in_the_sandbox(tmp_path, two_models):
+@pytest.mark.parametrize("keras", ["3", "2"])
+def test_the_2020_environment_and_the_kits_modules_are_importable_in_the_sandbox(tmp_path, two_models, keras):
     sub = write_submission(tmp_path / "env", ENVIRONMENT)
-    result = run_submission(sub, two_models.root, tmp_path / "out", RunConfig())
+    result = run_submission(sub, two_models.root, tmp_path / "out", RunConfig(keras=keras))
     assert [r.status for r in result.records] == ["ok", "ok"], result.records[0].message
     expected = expected_sum_of_squares(two_models.task)
     assert [r.value for r in result.records] == pytest.approx(list(expected.values()), rel=1e-5)
