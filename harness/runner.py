@@ -393,6 +393,7 @@ class _RunContext:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _import_failure: _ImportFailure | None = None
     _skipped: dict[str, str] = field(default_factory=dict)
+    imported: threading.Event = field(default_factory=threading.Event)  # some worker imported the submission
 
     def __post_init__(self) -> None:
         if self.keras is None:
@@ -459,6 +460,13 @@ class _Session:
                     self.context.progress.note(f"keras {keras.choice.describe()}")
                 return retry.record
             keras.give_up_fallback(before, retry.record.message)
+        if attempt.import_failure is not None and attempt.import_failure.status == "timeout" \
+                and self.context.imported.is_set():
+            # It imported before: a slow restart is this model's timeout (or, if its task was stopped
+            # meanwhile, a skip), not the end of the run.
+            if (skipped := self.context.skip_message(job.task)) is not None:
+                return RunRecord(job.task, job.model, "skipped", None, 0.0, skipped)
+            return attempt.record
         if attempt.import_failure is not None:
             failure = self.context.import_failure(attempt.import_failure)
             return replace(attempt.record, status=failure.status, message=failure.message)
@@ -573,6 +581,7 @@ class _Session:
             self.processes_at_start = tree_usage(self.worker.pid).processes
             self.started = _Started(float(hello.message.get("seconds", 0.0)),
                                     float(ready.message.get("seconds", 0.0)), str(ready.message.get("plan")))
+            context.imported.set()
             if context.progress is not None:
                 context.progress.worker_ready(self.slot)
             return

@@ -160,14 +160,14 @@ def test_a_task_stops_after_three_timeouts_in_a_row_saying_to_raise_the_limit(tm
     sub = write_submission(tmp_path / "slow", "import time\n\n\ndef complexity(model, ds):\n"
                                               "    time.sleep(60)\n    return 1.0\n")
     proc = pgdl("predict", str(sub), "--data", str(tiny_split_task.root), "--out", str(tmp_path / "out"),
-                "--time-per-model", "1")
+                "--time-per-model", "2")
     assert proc.returncode == 0, proc.stderr
     records = read_run_log(tmp_path / "out" / "run.jsonl")
     assert [records[("tiny_task", m)].status for m in "0123"] == ["timeout"] * 3 + ["skipped"]
     skipped = records[("tiny_task", "3")].message
     assert "raise --time-per-model" in skipped and "--keep-going" in skipped
     assert f"tiny_task: {skipped}" in proc.stderr
-    assert "     3 x timeout: exceeded the 1 s time limit while running the measure" in proc.stdout
+    assert "     3 x timeout: exceeded the 2 s time limit while running the measure" in proc.stdout
     assert f"     1 x skipped: {skipped}" in proc.stdout
 
 
@@ -205,3 +205,19 @@ def test_check_lists_the_environment_the_keras_choice_and_the_seeding(two_models
         assert name in environment
     assert "keras       3 (auto: no Keras-2-only API found)" in proc.stdout
     assert "seeding     kit" in proc.stdout
+
+
+def test_a_slow_restart_after_a_good_import_is_a_timeout_of_that_model_not_the_runs_end(tmp_path,
+                                                                                          tiny_split_task):
+    marker = tmp_path / "imported-once"
+    sub = write_submission(tmp_path / "slow_again", f"import os\nimport time\n\n"
+                                                    f"if os.path.exists({str(marker)!r}):\n    time.sleep(60)\n"
+                                                    f"open({str(marker)!r}, 'w').close()\n\n\n"
+                                                    f"def complexity(model, ds):\n    time.sleep(60)\n")
+    result = run_submission(sub, tiny_split_task.root, tmp_path / "out",
+                            RunConfig(sandbox=False, time_per_model=3.0))
+    assert [(r.status, r.message) for r in result.records[:3]] == [
+        ("timeout", "exceeded the 3 s time limit while running the measure"),
+        ("timeout", "exceeded the 3 s time limit while importing complexity.py"),
+        ("timeout", "exceeded the 3 s time limit while importing complexity.py")]
+    assert result.records[3].status == "skipped"
