@@ -27,12 +27,13 @@ WORKDIR /opt/pgdl-harness
 
 # The heavy dependencies first, in their own layer, so that a code change does not reinstall them.
 # tensorflow-cpu does not satisfy the name `tensorflow` in install_requires, hence the filter and
-# `--no-deps` for tf_keras (whose only dependency is tensorflow) and for the package itself.
+# `--no-deps` for tf_keras (whose only dependency is tensorflow; pinned to TensorFlow's minor version,
+# so it is left out of the requirements file) and for the package itself.
 # TensorFlow's C++ headers (tensorflow/include: 18,000 files, 430 MB) only serve to compile custom
 # ops; removing them in the same layer keeps the image smaller and faster to export.
 COPY setup.cfg pyproject.toml ./
 RUN python3 -m venv /opt/pgdl \
- && /opt/pgdl/bin/python -c "import configparser; c = configparser.ConfigParser(); c.read('setup.cfg'); reqs = [r.strip() for r in c['options']['install_requires'].splitlines()]; print('\n'.join(r for r in reqs if r and not r.startswith('tensorflow')))" > /tmp/requirements.txt \
+ && /opt/pgdl/bin/python -c "import configparser; c = configparser.ConfigParser(); c.read('setup.cfg'); reqs = [r.strip() for r in c['options']['install_requires'].splitlines()]; print('\n'.join(r for r in reqs if r and not r.startswith(('tensorflow', 'tf_keras', '#'))))" > /tmp/requirements.txt \
  && /opt/pgdl/bin/pip install --no-cache-dir "${TF_PACKAGE}==${TF_VERSION}.*" -r /tmp/requirements.txt \
  && /opt/pgdl/bin/pip install --no-cache-dir --no-deps "tf_keras==${TF_VERSION}.*" \
  && rm -rf /tmp/requirements.txt /opt/pgdl/lib/python3*/site-packages/tensorflow/include

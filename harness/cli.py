@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,13 @@ _MEMORY_MB = click.option("--memory-mb", default=8192, show_default=True,
                           help="Limit on the resident memory of a worker's whole process tree.")
 _MAX_THREADS = click.option("--max-threads", default=1024, show_default=True,
                             help="Limit on the threads and processes of a worker.")
-_KERAS2 = click.option("--keras2", is_flag=True, help="Run the submission under Keras 2 (tf_keras).")
+_KERAS = click.option("--keras", type=click.Choice(["auto", "2", "3"]), default="auto", show_default=True,
+                      help="Keras the submission runs under: 2 (tf_keras), 3, or auto (Keras 2 where its source "
+                           "uses Keras-2-only APIs, or after a Keras-3-only AttributeError).")
+_KERAS2 = click.option("--keras2", is_flag=True, help="The same as --keras 2.")
+_SEEDING = click.option("--seeding", type=click.Choice(["model", "kit"]), default="model", show_default=True,
+                        help="model: seed every generator per model (deterministic); kit: seed nothing and clear "
+                             "the Keras session before each model, as the 2020 ingestion program did.")
 _BOOTSTRAP = click.option("--bootstrap", default=200, show_default=True, type=click.IntRange(min=0),
                           help="Bootstrap resamples per task for the confidence intervals (0: none).")
 _SEED = click.option("--seed", default=0, show_default=True, type=int,
@@ -117,7 +124,11 @@ def _run_options(command):
         click.option("--no-sandbox", is_flag=True,
                      help="Run without bubblewrap: only for trusted code, or inside a container "
                           "that is itself the sandbox (limits still apply)."),
+        _KERAS,
         _KERAS2,
+        _SEEDING,
+        click.option("--keep-going", is_flag=True,
+                     help="Run every model of a task even after 3 consecutive timeouts (default: skip the rest)."),
         _TASKS,
         click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
                      help="Run models in local worker processes, or as units of work on a Ray cluster "
@@ -144,33 +155,47 @@ def _check_options(command):
         _MEMORY_MB,
         _MAX_THREADS,
         click.option("--no-sandbox", is_flag=True, help="Run without bubblewrap (trusted code only)."),
+        _KERAS,
         _KERAS2,
+        _SEEDING,
         _hidden_alias("--time-limit", "time_per_model", float),
     ])
 
 
-def _check_config(time_per_model: float, memory_mb: int, max_threads: int, no_sandbox: bool, keras2: bool):
+def _check_config(time_per_model: float, memory_mb: int, max_threads: int, no_sandbox: bool, keras2: bool,
+                  keras: str = "auto", seeding: str = "model"):
     """The `RunConfig` of a check: one worker, quiet."""
     return _run_config(workers=1, gpus="", time_per_model=time_per_model, memory_mb=memory_mb,
-                       max_threads=max_threads, no_sandbox=no_sandbox, keras2=keras2, tasks=(), progress=False)
+                       max_threads=max_threads, no_sandbox=no_sandbox, keras2=keras2, tasks=(), progress=False,
+                       keras=keras, seeding=seeding)
+
+
+def _keras_version(keras: str, keras2: bool) -> str:
+    """``--keras``, with ``--keras2`` as its alias for ``2``; tf_keras must be installed for ``2``."""
+    if keras2 and keras not in ("auto", "2"):
+        raise HarnessError(f"--keras2 means --keras 2, which contradicts --keras {keras}")
+    version = "2" if keras2 else keras
+    if version == "2":
+        import importlib.util
+
+        if importlib.util.find_spec("tf_keras") is None:
+            raise HarnessError("--keras 2 needs the tf_keras package (a dependency of the harness): "
+                               "pip install tf_keras")
+    return version
 
 
 def _run_config(workers, gpus, time_per_model, memory_mb, max_threads, no_sandbox, keras2, tasks,
                 executor="local", ray_address=None, ray_data="ship", ray_cpus=1.0, ray_gpus=0.0,
-                models_per_unit=None, **overrides):
+                models_per_unit=None, keras="auto", **overrides):
     from harness.runner import RunConfig
 
-    if keras2:
-        import importlib.util
-
-        if importlib.util.find_spec("tf_keras") is None:
-            raise HarnessError("--keras2 needs the tf_keras package: pip install tf_keras")
+    keras = _keras_version(keras, keras2)
     try:
         gpu_ids = tuple(int(g) for g in gpus.split(",") if g.strip())
     except ValueError:
         raise HarnessError(f"--gpus: expected comma-separated GPU numbers, got {gpus!r}") from None
     settings = dict(workers=workers, gpus=gpu_ids, time_per_model=time_per_model, memory_mb=memory_mb,
-                    max_threads=max_threads, sandbox=not no_sandbox, keras2=keras2,
+                    max_threads=max_threads, sandbox=not no_sandbox, keras=keras,
                     tasks=tuple(tasks) or None, progress=True)
     ray_settings = dict(address=ray_address, data=ray_data, cpus=ray_cpus, gpus=ray_gpus,
                         models_per_unit=models_per_unit)
@@ -189,14 +214,29 @@ def _run_config(workers, gpus, time_per_model, memory_mb, max_threads, no_sandbo
 
 
 def _echo_run_summary(result) -> None:
-    """Per task: models, ok, failures by status, median seconds per model."""
+    """Per task: models, ok, failures by status, median seconds per model; then each distinct failure reason."""
+    from harness.records import failure_reasons
+
     click.echo(f"{'task':<24} {'models':>6} {'ok':>5} {'s/model':>8}  failed")
     for row in result.summaries():
         failed = ", ".join(f"{n} {status}" for status, n in sorted(row.failed.items())) or "-"
         seconds = f"{row.median_seconds:.2f}" if row.median_seconds is not None else "-"
         click.echo(f"{row.task:<24} {row.models:>6} {row.ok:>5} {seconds:>8}  {failed}")
-    if result.failed:
-        click.echo(f"{result.failed} model(s) failed: reasons in {result.out_dir / 'run.jsonl'}")
+    reasons = failure_reasons(result.records)
+    if reasons:
+        click.echo(f"{result.failed} model(s) failed, for {len(reasons)} reason(s) (each model's in "
+                   f"{result.out_dir / 'run.jsonl'}):")
+        for reason in reasons:
+            click.echo(f"  {reason.count:>4} x {reason.status}: {reason.message}")
+
+
+def _written(out: Path, result, started: float, *names: str) -> str:
+    """The run's last line: what it wrote where, and the total time."""
+    from harness.progress import format_duration
+
+    predicts = len(result.tasks)
+    listed = ", ".join([*names, "run.jsonl", f"{predicts} .predict file{'s' if predicts != 1 else ''}", "logs/"])
+    return f"wrote {listed} to {out} in {format_duration(time.monotonic() - started)}"
 
 
 def _interruptible(out: Path, work):
@@ -245,7 +285,7 @@ def init(name: Path, force: bool) -> None:
 @click.argument("submission", type=click.Path(path_type=Path))
 @_check_options
 def check(submission: Path, data: Path | None, time_per_model: float, memory_mb: int, max_threads: int,
-          no_sandbox: bool, keras2: bool) -> None:
+          no_sandbox: bool, keras: str, keras2: bool, seeding: str) -> None:
     """Check SUBMISSION quickly: import it in the sandbox, read its signature, run it on one model.
 
     Uses the limits a run would (--time-per-model, --memory-mb). Exits with
@@ -256,9 +296,11 @@ def check(submission: Path, data: Path | None, time_per_model: float, memory_mb:
       pgdl check sample_submissions/sum_of_squared_weights
     """
     from harness.runner import check_submission
+    from harness.submission_env import describe_environment
 
     report = check_submission(submission, _data_or_zoo(data),
-                              _check_config(time_per_model, memory_mb, max_threads, no_sandbox, keras2))
+                              _check_config(time_per_model, memory_mb, max_threads, no_sandbox, keras2,
+                                            keras, seeding))
     record = report.record
 
     def seconds(value):
@@ -266,6 +308,9 @@ def check(submission: Path, data: Path | None, time_per_model: float, memory_mb:
 
     click.echo(f"submission  {report.submission}")
     click.echo(f"sandbox     {'bubblewrap' if report.sandboxed else 'none (--no-sandbox)'}")
+    click.echo(f"environment {describe_environment()}")
+    click.echo(f"keras       {report.keras}")
+    click.echo(f"seeding     {report.seeding}")
     click.echo(f"worker      Python and TensorFlow ready in {seconds(report.tensorflow_seconds)}")
     click.echo(f"import      {seconds(report.import_seconds)}")
     click.echo(f"signature   {report.plan or '-'}")
@@ -308,12 +353,13 @@ def score(submission: Path, data: Path | None, out: Path | None, limit: int | No
     from harness.score import score_submission
     from harness.submission import default_name
 
+    started = time.monotonic()
     data = _data_or_zoo(data)
     out = out or Path("results") / default_name(submission)
     result = _interruptible(out, lambda: score_submission(
         submission, data, out, _run_config(**options), limit=limit, bootstrap=bootstrap, seed=seed))
     _echo_run_summary(result.run)
-    _show_report(result.report, out)
+    _show_report(result.report, out, footer=_written(out, result.run, started, *SCORE_FILES))
 
 
 @cli.command()
@@ -331,7 +377,9 @@ def predict(submission: Path, data: Path | None, out: Path, **options) -> None:
     Example:
       pgdl predict my_measure --data model_zoo/default/input_data --out predictions/
     """
-    _run(submission, _data_or_zoo(data), out, _run_config(**options))
+    started = time.monotonic()
+    result = _run(submission, _data_or_zoo(data), out, _run_config(**options))
+    click.echo(_written(out, result, started))
 
 
 @cli.command()
@@ -528,11 +576,13 @@ def leaderboard(submissions: tuple[Path, ...], data: Path | None, out: Path, rer
 @_TIME_PER_MODEL
 @_MEMORY_MB
 @_MAX_THREADS
+@_KERAS
 @_KERAS2
+@_SEEDING
 def official(submissions: tuple[Path, ...], data: Path | None, out: Path, rerun: bool, bootstrap: int, seed: int,
              engine: str, image: str, docker_gpus: str | None, context: Path | None, tool: Path | None,
              workers: int, gpus: str, time_per_model: float, memory_mb: int, max_threads: int,
-             keras2: bool) -> None:
+             keras: str, keras2: bool, seeding: str) -> None:
     """The official run: each SUBMISSION predicted in one container and scored in another.
 
     The prediction container has no network and sees only the tasks' input
@@ -552,7 +602,8 @@ def official(submissions: tuple[Path, ...], data: Path | None, out: Path, rerun:
         runner = ContainerCheckEngine(tool or repo.parent / "shared" / "tools" / "container-check", context or repo)
     else:
         runner = DockerEngine(image, engine, docker_gpus)
-    config = _run_config(workers, gpus, time_per_model, memory_mb, max_threads, True, keras2, ())
+    config = _run_config(workers, gpus, time_per_model, memory_mb, max_threads, True, keras2, (), keras=keras,
+                         seeding=seeding)
     board = run_official(list(submissions), _data_or_zoo(data), out, runner, config, bootstrap=bootstrap, seed=seed,
                          rerun=rerun, log=lambda line: click.echo(line, err=True), progress=_report_progress)
     _echo_leaderboard(board)
@@ -565,7 +616,7 @@ def official(submissions: tuple[Path, ...], data: Path | None, out: Path, rerun:
 @click.option("--no-check", is_flag=True, help="Write the zip without running the check.")
 @_check_options
 def pack(submission: Path, out: Path | None, no_check: bool, data: Path | None, time_per_model: float,
-         memory_mb: int, max_threads: int, no_sandbox: bool, keras2: bool) -> None:
+         memory_mb: int, max_threads: int, no_sandbox: bool, keras: str, keras2: bool, seeding: str) -> None:
     """Check SUBMISSION (as `pgdl check`, with its options), then write the zip the official run accepts.
 
     The zip has complexity.py at its root and no caches (__pycache__, *.pyc),
@@ -577,7 +628,7 @@ def pack(submission: Path, out: Path | None, no_check: bool, data: Path | None, 
     """
     from harness.pack import human_size, pack_submission
 
-    config = _check_config(time_per_model, memory_mb, max_threads, no_sandbox, keras2)
+    config = _check_config(time_per_model, memory_mb, max_threads, no_sandbox, keras2, keras, seeding)
     result = pack_submission(submission, out, data_root=data, config=config, check=not no_check)
     if result.check is not None:
         record = result.check.record
@@ -587,9 +638,9 @@ def pack(submission: Path, out: Path | None, no_check: bool, data: Path | None, 
     click.echo(f"wrote {result.path} ({len(result.files)} file(s), {human_size(result.size)}): {shown}")
 
 
-def _show_report(report, out: Path) -> None:
-    """Print a score report's table, notes, warnings and flagged tasks, and what was written;
-    exit with `EXIT_FLAGGED` if a task was flagged."""
+def _show_report(report, out: Path, footer: str | None = None) -> None:
+    """Print a score report's table, notes, warnings and flagged tasks, and what was written (``footer``,
+    else the score files); exit with `EXIT_FLAGGED` if a task was flagged."""
     from harness.evaluate import SCORE_FILES, format_table
 
     click.echo(format_table(report))
@@ -599,7 +650,10 @@ def _show_report(report, out: Path) -> None:
         click.echo(f"warning: {line}", err=True)
     for line in report.problems:
         click.echo(f"flagged: {line}", err=True)
-    click.echo(f"wrote {', '.join(str(out / name) for name in SCORE_FILES)}", err=True)
+    if footer is not None:
+        click.echo(footer)
+    else:
+        click.echo(f"wrote {', '.join(str(out / name) for name in SCORE_FILES)}", err=True)
     if report.problems:
         sys.exit(EXIT_FLAGGED)
 

@@ -80,13 +80,14 @@ class Provenance:
     memory_mb: int
     max_threads: int
     sandbox: str
-    keras2: bool
+    keras: str
+    seeding: str
     tasks: tuple[str, ...]
 
     def same_predictions(self, other: "Provenance") -> bool:
         """Whether a run under ``other`` gives the same predictions (sandbox kind and seed aside)."""
         keys = ("harness_version", "data_sha256", "submission_sha256", "time_per_model", "memory_mb",
-                "max_threads", "keras2", "tasks")
+                "max_threads", "keras", "seeding", "tasks")
         return all(getattr(self, k) == getattr(other, k) for k in keys)
 
     @property
@@ -375,8 +376,8 @@ def build_leaderboard(submissions: Sequence[str | Path], tasks: Sequence[Task],
     say = log or (lambda _msg: None)
     say(f"checksumming the input data of {len(tasks)} task(s)")
     base = Provenance(__version__, data_checksum(tasks), reference_checksum(tasks), "", seed,
-                      config.time_per_model, config.memory_mb, config.max_threads, isolation, config.keras2,
-                      tuple(t.name for t in tasks))
+                      config.time_per_model, config.memory_mb, config.max_threads, isolation, config.keras,
+                      config.seeding, tuple(t.name for t in tasks))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     entries = []
@@ -472,7 +473,7 @@ def summary_table(board: Leaderboard, *, full: bool) -> tuple[list[str], list[li
               "models ok"] + [f"official {t}" for t in board.tasks] + ["status"]
     if full:
         header += ["harness version", "data sha256", "reference sha256", "submission sha256", "seed",
-                   "time per model s", "memory MB", "max threads", "sandbox", "keras2", "reused", "source"]
+                   "time per model s", "memory MB", "max threads", "sandbox", "keras", "seeding", "reused", "source"]
     else:
         header += ["harness", "data sha256", "submission sha256", "seed", "limits"]
     rows = []
@@ -489,8 +490,9 @@ def summary_table(board: Leaderboard, *, full: bool) -> tuple[list[str], list[li
         p = e.provenance
         if full:
             row += ([p.harness_version, p.data_sha256, p.reference_sha256, p.submission_sha256, p.seed,
-                     p.time_per_model, p.memory_mb, p.max_threads, p.sandbox, p.keras2, e.reused, e.source]
-                    if p else ["-"] * 11 + [e.source])
+                     p.time_per_model, p.memory_mb, p.max_threads, p.sandbox, p.keras, p.seeding, e.reused,
+                     e.source]
+                    if p else ["-"] * 12 + [e.source])
         else:
             row += ([p.harness_version, p.data_sha256[:_SHORT_HASH], p.submission_sha256[:_SHORT_HASH], p.seed,
                      p.limits] if p else ["-"] * 5)

@@ -20,6 +20,16 @@ inside the prediction container's mount. Results land where
 ``OUT/<name>/container-{predict,evaluate}.log``, and the leaderboard, Markdown
 and report are written as by ``pgdl leaderboard``.
 
+Seeding: the official run seeds every model (``--seeding model``, the
+default): each model's generators get `harness.runner.model_seed` of its task
+and id, so the same submission on the same data always gets the same
+predictions and scores, whichever machine or worker runs it. ``pgdl official
+--seeding kit`` instead runs as the 2020 ingestion program did (no seed; the
+Keras session cleared before each model), to reproduce a 2020 score of a
+submission whose op-seeded draws (``tf.random.shuffle(x, seed=1)``) the
+per-model seeds would change. The leaderboard's provenance records which was
+used, and the Keras choice (``--keras``, default ``auto``), like the limits.
+
 Engines: `DockerEngine` (``docker run``; ``binary="podman"`` for podman) runs
 a built image; `ContainerCheckEngine` builds the Dockerfile and runs each
 container with ``container-check`` (podman build + bubblewrap), for machines
@@ -136,8 +146,9 @@ def prediction_step(submission: Path, input_root: Path, out_dir: Path, config: R
                "--memory-mb", str(config.memory_mb), "--max-threads", str(config.max_threads)]
     if config.gpus:
         command += ["--gpus", ",".join(map(str, config.gpus))]
-    if config.keras2:
-        command.append("--keras2")
+    command += ["--keras", config.keras, "--seeding", config.seeding]
+    if config.keep_going:
+        command.append("--keep-going")
     return ContainerStep("predict", (Mount(input_root, INPUT_DATA), Mount(source, SUBMISSION),
                                      Mount(out_dir, OUTPUT, read_only=False)), tuple(command))
 

@@ -335,6 +335,7 @@ class RayPool:
         self.options: RayOptions = context.config.ray
         self._pending: dict[Any, Unit] = {}
         self._next_index = 0
+        self._skip: str | None = None
 
     def __enter__(self) -> "RayPool":
         self.ray = require_ray()
@@ -348,6 +349,10 @@ class RayPool:
 
     def __exit__(self, *exc: object) -> None:
         self._cancel_pending()
+
+    def skip_pending(self, task: str, message: str) -> None:
+        """Cancel ``task``'s units not finished yet: their models get ``skipped`` records with ``message``."""
+        self._skip = message
 
     def run(self, jobs: Sequence[_Job]) -> Iterator[RunRecord]:
         """Run ``jobs`` (models of one or more tasks) as units; yield records as units complete."""
@@ -366,15 +371,20 @@ class RayPool:
         self._next_index += len(units)
         source = self._source(task, models)
         self._pending = {self._submit(unit, source): unit for unit in units}
+        self._skip = None
         while self._pending:
             ready, _ = self.ray.wait(list(self._pending), num_returns=1)
             unit = self._pending.pop(ready[0])
             result = self._result(ready[0], unit)
             self._write_log(unit, result)
+            if result.import_failure is not None:  # known before its records arrive, which end the run
+                self.context.import_failure(_ImportFailure(*result.import_failure))
             yield from result.records
+            if self._skip is not None:
+                for rest in self._cancel_pending():
+                    yield from _failed(task.name, rest.models, "skipped", self._skip, rest.index)
             if result.import_failure is not None:
                 status, message = result.import_failure
-                self.context.import_failure(_ImportFailure(status, message))
                 for rest in self._cancel_pending():
                     yield from _failed(task.name, rest.models, status, message, rest.index)
 

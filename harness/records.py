@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,7 +24,8 @@ from harness.task import natural_key
 
 RUN_LOG = "run.jsonl"
 PREDICT_SUFFIX = ".predict"
-STATUSES = ("ok", "error", "timeout", "memory", "crashed", "invalid")
+_MODEL_FOLDER = re.compile(r"model_[^/\s:'\"]+")
+STATUSES = ("ok", "error", "timeout", "memory", "crashed", "invalid", "skipped")
 
 
 @dataclass(frozen=True)
@@ -34,10 +36,13 @@ class RunRecord:
     submission raised, failed to import or the model could not be loaded),
     ``timeout``/``memory`` (a limit was exceeded and the worker killed),
     ``crashed`` (the worker died, or ran too many threads) or ``invalid``
-    (the result was not a finite number). ``seconds`` is the harness-side wall
+    (the result was not a finite number) or ``skipped`` (not run: its task was
+    stopped, e.g. after consecutive timeouts). ``seconds`` is the harness-side wall
     time of the model's evaluation; ``measure_seconds`` the time of the
     ``complexity`` call alone and ``load_seconds`` that of loading the model
     (both measured inside the worker, absent when it did not report them).
+    ``keras`` is the Keras version the model ran under (``"2"`` or ``"3"``) and
+    ``keras_reason`` why (`harness.keras_mode`).
     """
 
     task: str
@@ -49,6 +54,8 @@ class RunRecord:
     worker: int | None = None
     measure_seconds: float | None = None
     load_seconds: float | None = None
+    keras: str | None = None
+    keras_reason: str | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -67,6 +74,34 @@ class RunRecord:
     def from_dict(cls, raw: Mapping[str, Any]) -> "RunRecord":
         fields = {name: raw[name] for name in cls.__dataclass_fields__ if name in raw}
         return cls(**fields)
+
+
+@dataclass(frozen=True)
+class FailureReason:
+    """One distinct reason models failed for, and how many failed for it."""
+
+    status: str
+    message: str
+    count: int
+
+
+def failure_reasons(records: Iterable[RunRecord]) -> list[FailureReason]:
+    """The distinct ``(status, message)`` of the records that are not ``ok``, most frequent first.
+
+    Model folders named in a message (``.../model_7/weights.hdf5``) count as one
+    reason whatever the model: they are shown as ``model_*``.
+
+        >>> rs = [RunRecord("t", m, "timeout", None, 3.0, "too slow") for m in "01"]
+        >>> failure_reasons(rs)
+        [FailureReason(status='timeout', message='too slow', count=2)]
+    """
+    counts: dict[tuple[str, str], int] = {}
+    for r in records:
+        if r.status != "ok":
+            key = (r.status, _MODEL_FOLDER.sub("model_*", r.message))
+            counts[key] = counts.get(key, 0) + 1
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return [FailureReason(status, message, count) for (status, message), count in ranked]
 
 
 def record_order(record: RunRecord) -> tuple:

@@ -9,22 +9,25 @@ one model at a time from a shared queue, task after task. Each model's
 outcome is appended to ``OUT/run.jsonl`` as it arrives; each task's
 ``OUT/<task>.predict`` is written when the task is done. A worker that goes
 over a limit (time, memory, threads) or dies is killed and replaced; the run
-goes on. A submission that cannot be imported is recorded as failed for every
-model, with the reason, without retrying it model after model.
+goes on. A submission that cannot be imported ends the run at once
+(`SubmissionImportError`, one line naming the file and line); a task whose
+models time out three times in a row is stopped, its other models recorded
+``skipped`` (unless ``keep_going``).
 
 Runs are resumable: started again with the same output folder, a run skips
-the models ``run.jsonl`` already holds, and ends with the same files as an
-uninterrupted run (``run.jsonl`` is rewritten in task/model order at the end).
+the models ``run.jsonl`` already holds (except ``skipped`` ones), and ends
+with the same files as an uninterrupted run (``run.jsonl`` is rewritten in task/model order at the end).
 Each model gets a seed derived from its task and id (`model_seed`), and
 workers keep no state that changes results, so predictions do not depend on
-the number of workers.
+the number of workers. With ``seeding="kit"`` nothing is seeded (the 2020
+ingestion program's behaviour: see `SEEDINGS`). Which Keras runs the
+submission is `harness.keras_mode`'s choice (``keras``).
 
 This module never reads reference data (``model_configs.json``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import itertools
 import json
@@ -35,11 +38,14 @@ import statistics
 import sys
 import tempfile
 import threading
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 from harness.errors import HarnessError
+from harness.keras_mode import LEGACY_KERAS_ENV, KerasChoice, KerasMode, KerasState
+from harness.progress import RunProgress
 from harness.records import (RUN_LOG, RunLog, RunRecord, atomic_write_text, read_run_log,
                              record_order, write_predict, write_run_log)
 from harness.sandbox import (LIB_DIR, SUBMISSION_DIR, Limits, Reply, SandboxLayout, TaskMount,
@@ -53,6 +59,26 @@ if TYPE_CHECKING:
 
 SUBMISSION_INFO = "submission.json"
 LOG_DIR = "logs"
+#: ``--seeding``: ``model`` seeds Python's, numpy's and TensorFlow's generators per model with
+#: `model_seed` (deterministic); ``kit`` seeds nothing and only clears the Keras session before
+#: each model, as the 2020 ingestion program did, so that op-seeded code
+#: (``tf.random.shuffle(x, seed=1)``) draws for every model what it drew there.
+SEEDINGS = ("model", "kit")
+#: Consecutive timeouts after which a task is stopped (unless ``keep_going``).
+TIMEOUT_STREAK = 3
+#: Where matplotlib may write its cache inside the sandbox (the private, size-capped /tmp).
+SANDBOX_MPLCONFIGDIR = "/tmp/matplotlib"
+
+
+class SubmissionImportError(HarnessError):
+    """The submission cannot be imported (syntax error, missing module, too slow): the run ends at once.
+
+    ``out_dir`` is the run's output folder (its ``run.jsonl`` holds no record of the failure).
+    """
+
+    def __init__(self, message: str, out_dir: Path) -> None:
+        super().__init__(message)
+        self.out_dir = out_dir
 
 
 @dataclass(frozen=True)
@@ -65,7 +91,10 @@ class RunConfig:
     a worker's whole process tree. ``max_threads``: threads and processes in
     a worker's tree (the kernel counts threads against ``RLIMIT_NPROC``).
     ``sandbox=False`` runs workers without bubblewrap (trusted code only;
-    limits still apply). ``keras2`` runs the submission under ``tf_keras``.
+    limits still apply). ``keras``: ``"auto"``, ``"2"`` (``tf_keras``) or ``"3"``
+    (`harness.keras_mode`). ``seeding``: ``"model"`` or ``"kit"`` (`SEEDINGS`).
+    ``keep_going`` runs every model of a task even after `TIMEOUT_STREAK`
+    consecutive timeouts.
     ``startup_seconds`` bounds a worker's start before the submission is
     imported (Python and TensorFlow). ``tmp_mb`` caps the worker's ``/tmp``.
     ``tasks`` restricts the run to tasks of these names; ``models_per_task``
@@ -81,7 +110,9 @@ class RunConfig:
     memory_mb: int = 8192
     max_threads: int = 1024
     sandbox: bool = True
-    keras2: bool = False
+    keras: str = "auto"
+    seeding: str = "model"
+    keep_going: bool = False
     startup_seconds: float = 300.0
     tmp_mb: int = 1024
     tasks: tuple[str, ...] | None = None
@@ -94,6 +125,9 @@ class RunConfig:
             raise HarnessError(f"--workers must be at least 1 (got {self.workers})")
         if not self.time_per_model > 0 or self.memory_mb < 1 or self.max_threads < 1:
             raise HarnessError("--time-per-model, --memory-mb and --max-threads must be positive")
+        object.__setattr__(self, "keras", KerasMode.parse(self.keras).value)
+        if self.seeding not in SEEDINGS:
+            raise HarnessError(f"--seeding must be one of {', '.join(SEEDINGS)}. Received: {self.seeding!r}")
 
     @property
     def slots(self) -> list[int | None]:
@@ -128,6 +162,7 @@ class RunResult:
     tasks: tuple[str, ...]
     records: tuple[RunRecord, ...]
     resumed: int
+    seconds: float = 0.0
 
     @property
     def failed(self) -> int:
@@ -141,7 +176,7 @@ class RunResult:
             for r in mine:
                 if r.status != "ok":
                     failed[r.status] = failed.get(r.status, 0) + 1
-            seconds = [r.seconds for r in mine]
+            seconds = [r.seconds for r in mine if r.status != "skipped"]
             rows.append(TaskSummary(task, len(mine), len(mine) - sum(failed.values()), failed,
                                     statistics.median(seconds) if seconds else None))
         return rows
@@ -184,37 +219,83 @@ def run_submission(submission: str | Path, data_root: str | Path, out_dir: str |
     Writes ``out_dir/run.jsonl``, ``out_dir/<task>.predict``,
     ``out_dir/submission.json`` (name and SHA-256 of the submission, so that a
     resumed run cannot mix two submissions) and the workers' output in
-    ``out_dir/logs/``. Raises `HarnessError` for unusable input (no such
-    submission, no tasks, bubblewrap missing) or a worker that cannot start at
-    all (which is not the submission's fault).
+    ``out_dir/logs/``. Raises `SubmissionImportError` as soon as the
+    submission fails to import (nothing is recorded for its models), and
+    `HarnessError` for unusable input (no such submission, no tasks,
+    bubblewrap missing) or a worker that cannot start at all (which is not the
+    submission's fault).
     """
     if config.sandbox and config.ray is None:
         require_bwrap()
     tasks = input_tasks(data_root, config.tasks)
     out = Path(out_dir)
+    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="pgdl-run-") as scratch:
         sub = open_submission(submission, scratch)
         (out / LOG_DIR).mkdir(parents=True, exist_ok=True)
         _claim_output(out, sub)
-        done = read_run_log(out / RUN_LOG)
+        done = {key: r for key, r in read_run_log(out / RUN_LOG).items() if r.status != "skipped"}
         write_run_log(out / RUN_LOG, done.values())
-        resumed = len(done)
         ids = {task.name: _model_ids(task, config, (models or {}).get(task.name)) for task in tasks}
-        context = _RunContext(sub, tasks, config, Path(scratch), out / LOG_DIR)
-        with RunLog(out / RUN_LOG) as log, _pool(context) as pool:
+        resumed = sum((name, m) in done for name, models in ids.items() for m in models)
+        progress = RunProgress({name: len(models) for name, models in ids.items()},
+                               {name: sum((name, m) in done for m in models) for name, models in ids.items()},
+                               enabled=config.progress)
+        context = _RunContext(sub, tasks, config, Path(scratch), out / LOG_DIR, progress=progress)
+        context.keras = _resumed_keras(context.keras, done.values())
+        with RunLog(out / RUN_LOG) as log, progress, _pool(context) as pool:
+            progress.note(f"keras {context.keras.choice.describe()}")
             for task in tasks:
                 todo = [m for m in ids[task.name] if (task.name, m) not in done]
-                total = len(ids[task.name])
-                with _progress(task.name, total, total - len(todo), config.progress) as bar:
-                    for record in pool.run([_Job(task.name, m) for m in todo]):
-                        log.append(record)
-                        done[record.key] = record
-                        bar.advance(record.status != "ok")
+                progress.start_task(task.name)
+                streak = _TimeoutStreak(None if config.keep_going else TIMEOUT_STREAK)
+                for record in pool.run([_Job(task.name, m) for m in todo]):
+                    if (failure := context.import_failure()) is not None:
+                        hint = "; raise --time-per-model" if failure.status == "timeout" else ""
+                        raise SubmissionImportError(failure.message + hint, out)
+                    log.append(record)
+                    done[record.key] = record
+                    progress.advance(record)
+                    if streak.add(record):
+                        message = _stopped_message(config)
+                        progress.note(f"{task.name}: {message}")
+                        pool.skip_pending(task.name, message)
+                progress.end_task()
                 write_predict(out, task.name, done.values())
     write_run_log(out / RUN_LOG, done.values())
     wanted = {(name, m) for name, models in ids.items() for m in models}
     chosen = tuple(sorted((r for key, r in done.items() if key in wanted), key=record_order))
-    return RunResult(out, tuple(t.name for t in tasks), chosen, resumed)
+    return RunResult(out, tuple(t.name for t in tasks), chosen, resumed, time.monotonic() - started)
+
+
+class _TimeoutStreak:
+    """Counts a task's consecutive timeouts; `add` is True once, when they reach ``limit`` (None: never)."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit, self.count, self.fired = limit, 0, False
+
+    def add(self, record: RunRecord) -> bool:
+        if record.status == "skipped":
+            return False
+        self.count = self.count + 1 if record.status == "timeout" else 0
+        if self.limit is None or self.fired or self.count < self.limit:
+            return False
+        self.fired = True
+        return True
+
+
+def _stopped_message(config: RunConfig) -> str:
+    return (f"not run: {TIMEOUT_STREAK} models in a row exceeded the {config.time_per_model:g} s time limit; "
+            f"raise --time-per-model, or pass --keep-going to run every model anyway")
+
+
+def _resumed_keras(state: KerasState, records: Iterable[RunRecord]) -> KerasState:
+    """The Keras state of a resumed run: an earlier fallback to tf_keras (in ``records``) holds."""
+    fallback = next((r for r in records if r.keras == "2" and (r.keras_reason or "").startswith("auto: re-run")),
+                    None)
+    if fallback is None or not state.may_fall_back():
+        return state
+    return KerasState(state.mode, KerasChoice("2", fallback.keras_reason))
 
 
 @dataclass(frozen=True)
@@ -227,6 +308,8 @@ class CheckReport:
     import_seconds: float | None
     plan: str | None
     record: RunRecord
+    keras: str = ""
+    seeding: str = "model"
 
     @property
     def ok(self) -> bool:
@@ -250,10 +333,11 @@ def check_submission(submission: str | Path, data_root: str | Path,
         with _Session(context, slot=0, gpu=config.slots[0]) as session:
             record = session.run(_Job(task.name, ids[0]))
         started = session.started
+        keras = context.keras.choice.describe()
         if started is None:
-            return CheckReport(sub.name, config.sandbox, None, None, None, record)
+            return CheckReport(sub.name, config.sandbox, None, None, None, record, keras, config.seeding)
         return CheckReport(sub.name, config.sandbox, started.tensorflow_seconds, started.import_seconds,
-                           started.plan, record)
+                           started.plan, record, keras, config.seeding)
 
 
 # --- internals ---------------------------------------------------------------
@@ -277,11 +361,23 @@ class _Started:
 
 
 class _ImportFailure(Exception):
-    """The submission cannot be imported; every model gets ``status`` and ``message``."""
+    """The submission cannot be imported; every model gets ``status`` and ``message``.
 
-    def __init__(self, status: str, message: str) -> None:
+    ``keras3_error``: the import failed on a Keras 3 AttributeError (Keras 2 may do).
+    """
+
+    def __init__(self, status: str, message: str, keras3_error: bool = False) -> None:
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.keras3_error = status, message, keras3_error
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """One try at a model: its record; whether it failed on a Keras 3 AttributeError; the import failure."""
+
+    record: RunRecord
+    keras3_error: bool = False
+    import_failure: _ImportFailure | None = None
 
 
 @dataclass
@@ -293,10 +389,18 @@ class _RunContext:
     config: RunConfig
     scratch: Path
     log_dir: Path
+    progress: RunProgress | None = None
+    keras: KerasState | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
     _serials: Iterator[int] = field(default_factory=itertools.count)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _import_failure: _ImportFailure | None = None
+    _skipped: dict[str, str] = field(default_factory=dict)
+    imported: threading.Event = field(default_factory=threading.Event)  # some worker imported the submission
+
+    def __post_init__(self) -> None:
+        if self.keras is None:
+            self.keras = KerasState.for_submission(self.config.keras, self.submission.root)
 
     def next_serial(self) -> int:
         with self._lock:
@@ -308,6 +412,15 @@ class _RunContext:
             if failure is not None and self._import_failure is None:
                 self._import_failure = failure
             return self._import_failure
+
+    def skip_task(self, task: str, message: str) -> None:
+        """Run no more models of ``task``: the ones not yet sent to a worker get ``skipped`` with ``message``."""
+        with self._lock:
+            self._skipped[task] = message
+
+    def skip_message(self, task: str) -> str | None:
+        with self._lock:
+            return self._skipped.get(task)
 
     def task_mounts(self) -> list[TaskMount]:
         return [TaskMount.of(t) for t in self.tasks]
@@ -321,6 +434,7 @@ class _Session:
         self.worker: WorkerProcess | None = None
         self.started: _Started | None = None
         self.processes_at_start = 0
+        self.worker_keras: str | None = None
         self.log_path = context.log_dir / f"worker-{slot}.log"
 
     def __enter__(self) -> "_Session":
@@ -330,19 +444,59 @@ class _Session:
         self.stop()
 
     def run(self, job: _Job) -> RunRecord:
-        """Evaluate one model; never raises for anything the submission does."""
+        """Evaluate one model; never raises for anything the submission does.
+
+        Under ``--keras auto``, a model that fails on a Keras 3 AttributeError
+        switches the run to tf_keras and is run again; if it fails there too,
+        the run goes back to Keras 3 and the first failure stands.
+        """
+        keras = self.context.keras
+        if (skipped := self.context.skip_message(job.task)) is not None:
+            return RunRecord(job.task, job.model, "skipped", None, 0.0, skipped)
+        attempt = self._attempt(job)
+        if attempt.keras3_error and (keras.may_fall_back() or keras.choice.version == "2"):
+            before = keras.choice
+            keras.fall_back(attempt.record.message)
+            retry = self._attempt(job)
+            if retry.record.status == "ok":
+                if self.context.progress is not None and retry.record.keras_reason != before.reason:
+                    self.context.progress.note(f"keras {keras.choice.describe()}")
+                return retry.record
+            keras.give_up_fallback(before, retry.record.message)
+        if attempt.import_failure is not None and attempt.import_failure.status == "timeout" \
+                and self.context.imported.is_set():
+            # It imported before: a slow restart is this model's timeout (or, if its task was stopped
+            # meanwhile, a skip), not the end of the run.
+            if (skipped := self.context.skip_message(job.task)) is not None:
+                return RunRecord(job.task, job.model, "skipped", None, 0.0, skipped)
+            return attempt.record
+        if attempt.import_failure is not None:
+            failure = self.context.import_failure(attempt.import_failure)
+            return replace(attempt.record, status=failure.status, message=failure.message)
+        return attempt.record
+
+    def _attempt(self, job: _Job) -> _Attempt:
+        """Run ``job`` once under the run's current Keras (restarting the worker if it runs the other one)."""
         config = self.context.config
+        choice = self.context.keras.choice
+        if self.worker is not None and self.worker_keras != choice.version:
+            self.stop()
         try:
             if self.worker is None:
-                self._start()
+                self._start(choice)
         except _ImportFailure as failure:
-            failure = self.context.import_failure(failure)
-            return RunRecord(job.task, job.model, failure.status, None, 0.0, failure.message, self.slot)
+            record = RunRecord(job.task, job.model, failure.status, None, 0.0, failure.message, self.slot,
+                               keras=choice.version, keras_reason=choice.reason)
+            return _Attempt(record, failure.keras3_error, failure)
+        if (skipped := self.context.skip_message(job.task)) is not None:  # stopped while the worker started
+            return _Attempt(RunRecord(job.task, job.model, "skipped", None, 0.0, skipped))
         sent = self.worker.send({"op": "run", "job": job.name, "task": job.task,
                                  "model": job.model, "seed": model_seed(job.task, job.model),
                                  "time_budget": config.time_per_model})
         reply = self.worker.receive(config.limits(config.time_per_model)) if sent else Reply("died", detail="its input pipe is closed")
-        return self._record(job, reply)
+        keras3_error = reply.kind == "message" and reply.message.get("keras3_attribute_error") is True
+        record = replace(self._record(job, reply), keras=choice.version, keras_reason=choice.reason)
+        return _Attempt(record, keras3_error and record.status == "error")
 
     def stop(self) -> None:
         if self.worker is not None:
@@ -385,11 +539,13 @@ class _Session:
         host = next(t.input_dir for t in self.context.tasks if t.name == task)
         return message.replace(sandbox_task_dir(task), str(host))
 
-    def _start(self) -> None:
-        """Start a worker and import the submission in it (`_ImportFailure` if that fails)."""
+    def _start(self, keras: KerasChoice) -> None:
+        """Start a worker under ``keras`` and import the submission in it (`_ImportFailure` if that fails)."""
         context, config = self.context, self.context.config
         if (failure := context.import_failure()) is not None:
             raise failure
+        if context.progress is not None:
+            context.progress.worker_starting(self.slot)
         serial = context.next_serial()
         copy = context.submission.copy_to(context.scratch / f"worker-{serial}")
         command = [sys.executable, "-m", "harness.worker"]
@@ -409,12 +565,14 @@ class _Session:
             program_dir = str(copy)
         with open(self.log_path, "ab") as log:
             log.write(f"=== worker {serial} (slot {self.slot}) starting ===\n".encode())
-        self.worker = WorkerProcess.start(command, self._env(), wrap=wrap, log_path=self.log_path)
+        self.worker = WorkerProcess.start(command, self._env(keras.version), wrap=wrap, log_path=self.log_path)
+        self.worker_keras = keras.version
         if context.cancelled.is_set():  # the run ended while this worker was being launched
             self.stop()
             raise HarnessError("run cancelled")
         self.worker.send({"op": "init", "submission_dir": program_dir, "tasks": tasks,
-                          "threads": config.threads_per_worker(), "keras2": config.keras2})
+                          "threads": config.threads_per_worker(), "keras2": keras.version == "2",
+                          "seeding": config.seeding})
         hello = self._expect("hello", config.limits(config.startup_seconds))
         if hello.kind != "message":
             tail = " | ".join(self.worker.output_tail(3))
@@ -426,10 +584,14 @@ class _Session:
             self.processes_at_start = tree_usage(self.worker.pid).processes
             self.started = _Started(float(hello.message.get("seconds", 0.0)),
                                     float(ready.message.get("seconds", 0.0)), str(ready.message.get("plan")))
+            context.imported.set()
+            if context.progress is not None:
+                context.progress.worker_ready(self.slot)
             return
         self.stop()
         if ready.kind == "message":
-            raise _ImportFailure("error", f"{ENTRY_FILE} failed to import: {ready.message.get('message')}")
+            raise _ImportFailure("error", f"{ENTRY_FILE} failed to import: {ready.message.get('message')}",
+                                 ready.message.get("keras3_attribute_error") is True)
         status, message = _failure(ready, f"importing {ENTRY_FILE}", config, self.log_path)
         raise _ImportFailure(status, message)
 
@@ -441,19 +603,21 @@ class _Session:
             return Reply("protocol", detail=f"sent {reply.message['op']!r} instead of {op!r}")
         return reply
 
-    def _env(self) -> dict[str, str]:
+    def _env(self, keras: str) -> dict[str, str]:
         config = self.context.config
         threads = str(config.threads_per_worker())
         env = {"TF_CPP_MIN_LOG_LEVEL": "2", "OMP_NUM_THREADS": threads, "TF_NUM_INTRAOP_THREADS": threads,
                "TF_NUM_INTEROP_THREADS": str(min(2, int(threads))), "MPLBACKEND": "Agg",
                "CUDA_VISIBLE_DEVICES": "" if self.gpu is None else str(self.gpu),
                "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1"}
-        if config.keras2:
-            env["TF_USE_LEGACY_KERAS"] = "1"
+        if keras == "2":
+            env[LEGACY_KERAS_ENV] = "1"
         if not config.sandbox:
-            return {**os.environ, **env, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+            mpl = self.context.scratch / f"matplotlib-{self.slot}"
+            return {**os.environ, **env, "MPLCONFIGDIR": str(mpl),
+                    "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
         return {**env, "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp",
-                "LANG": "C.UTF-8", "PYTHONPATH": LIB_DIR}
+                "LANG": "C.UTF-8", "PYTHONPATH": LIB_DIR, "MPLCONFIGDIR": SANDBOX_MPLCONFIGDIR}
 
 
 def _failure(reply: Reply, doing: str, config: RunConfig, log_path: Path) -> tuple[str, str]:
@@ -482,6 +646,7 @@ class _Pool:
         self.jobs: queue.Queue[_Job | None] = queue.Queue()
         self.results: queue.Queue[RunRecord | BaseException] = queue.Queue()
         self.sessions = [_Session(context, slot, gpu) for slot, gpu in enumerate(context.config.slots)]
+
         # A worker is started by its slot's thread and must stay with it: bwrap's
         # --die-with-parent kills the sandbox when the thread that started it ends.
         self.threads = [threading.Thread(target=self._serve, args=(s,), daemon=True) for s in self.sessions]
@@ -498,6 +663,23 @@ class _Pool:
             self.jobs.put(None)
         for thread in self.threads:
             thread.join(timeout=60)
+
+    def skip_pending(self, task: str, message: str) -> None:
+        """Skip ``task``'s jobs not started yet: each yields a ``skipped`` record with ``message``.
+
+        Queued jobs are taken back now; one a worker slot has just taken is
+        skipped by that slot before it is sent to a worker (`_Session.run`); running ones finish.
+        """
+        self.context.skip_task(task, message)
+        while True:
+            try:
+                job = self.jobs.get_nowait()
+            except queue.Empty:
+                return
+            if job is None:  # the pool is closing
+                self.jobs.put(None)
+                return
+            self.results.put(RunRecord(job.task, job.model, "skipped", None, 0.0, message))
 
     def run(self, jobs: Sequence[_Job]) -> Iterator[RunRecord]:
         """Queue ``jobs``; yield their records as they complete."""
@@ -541,7 +723,7 @@ def _claim_output(out: Path, submission: Submission) -> None:
             theirs = json.loads(info.read_text())
         except ValueError:
             theirs = {}
-        if theirs.get("sha256") != submission.digest and (out / RUN_LOG).is_file():
+        if theirs.get("sha256") != submission.digest and read_run_log(out / RUN_LOG):
             raise HarnessError(f"{out}: holds results of another submission ({theirs.get('name')}); "
                                f"use another --out, or remove {out / RUN_LOG} to start over")
     atomic_write_text(info, json.dumps(mine, indent=1) + "\n")
@@ -553,28 +735,3 @@ def _model_ids(task: Task, config: RunConfig, only: Sequence[str] | None = None)
         wanted = set(only)
         ids = [m for m in ids if m in wanted]
     return ids if config.models_per_task is None else ids[:config.models_per_task]
-
-
-class _Bar:
-    def __init__(self, bar: Any) -> None:
-        self.bar, self.failed = bar, 0
-
-    def advance(self, failed: bool) -> None:
-        self.failed += failed
-        if self.bar is not None:
-            self.bar.update(1, self.failed)
-
-
-@contextlib.contextmanager
-def _progress(label: str, total: int, done: int, show: bool) -> Iterator[_Bar]:
-    """A per-task progress bar with ETA and a live count of failed models (or nothing)."""
-    if not show:
-        yield _Bar(None)
-        return
-    import click
-
-    with click.progressbar(length=total, label=f"{label:<20}", show_eta=True, show_pos=True,
-                           item_show_func=lambda failed: f"{failed or 0} failed",
-                           file=sys.stderr) as bar:
-        bar.update(done, 0)
-        yield _Bar(bar)

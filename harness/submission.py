@@ -17,7 +17,8 @@ keyword when asked for:
                  original ingestion program passed it;
 ``num_classes``  the number of classes (the model's output units);
 ``seed``         an integer fixed per task and model (the global Python, numpy
-                 and TensorFlow generators are seeded with it before the call);
+                 and TensorFlow generators are seeded with it before the call,
+                 unless the run uses ``--seeding kit``);
 ``time_budget``  the seconds this call may take before it is stopped;
 ``task_name``    the task's name; ``model_id`` the model's bare id (``"0"``).
 

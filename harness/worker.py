@@ -8,8 +8,9 @@ two pipes; stdout and stderr are left to the submission and TensorFlow.
    count, Keras flavour), imports TensorFlow once and answers ``hello``.
 2. It imports ``complexity.py`` once and answers ``ready`` (with the call
    plan) or ``import_error``; after an import error it exits.
-3. For each ``run`` message it loads the model, seeds every generator with
-   the job's seed, calls the submission and answers ``result`` with a status
+3. For each ``run`` message it clears the Keras session, loads the model,
+   seeds every generator with the job's seed (unless ``seeding`` is
+   ``kit``), calls the submission and answers ``result`` with a status
    of ``ok``, ``error`` or ``invalid``. Each task's training split is decoded
    once and served from memory to every later model of the task.
 
@@ -33,8 +34,10 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
 
+from harness.keras_mode import is_keras3_attribute_error
 from harness.submission import ENTRY_FILE, ENTRY_FUNCTION, CallPlan, call_submission, plan_call
 from harness.task import Task
+from harness.tracebacks import describe_exception
 
 _KEPT_DATASETS = 2
 
@@ -86,17 +89,6 @@ def as_value(result: Any) -> tuple[float | None, str]:
     return value, ""
 
 
-def describe_exception(exc: BaseException, program_dir: str) -> str:
-    """``"ValueError: boom (complexity.py:12)"``: the exception and the submission's line that raised it."""
-    where = ""
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        if frame.filename.startswith(program_dir):
-            where = f" ({os.path.relpath(frame.filename, program_dir)}:{frame.lineno})"
-            break
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")[:300] + where
-
-
 class Worker:
     """State kept between jobs: TensorFlow, the submission, decoded training splits."""
 
@@ -105,6 +97,7 @@ class Worker:
         self.program_dir = init["submission_dir"]
         self.tasks = {name: Path(path) for name, path in init["tasks"].items()}
         self.keras2 = bool(init.get("keras2"))
+        self.seeding = str(init.get("seeding", "model"))
         self.threads = int(init["threads"])
         self.datasets: OrderedDict[str, Any] = OrderedDict()
         self.function: Callable[..., Any] | None = None
@@ -127,6 +120,9 @@ class Worker:
         """Import ``complexity.py`` the way the original ingestion program did, and plan the call."""
         os.chdir(self.program_dir)
         sys.path.insert(0, self.program_dir)
+        # After the submission's own folder: the 2020 kit's helper modules (model_utils, data_manager,
+        # data_io), which submissions imported from the ingestion program's folder.
+        sys.path.append(str(Path(__file__).resolve().parent / "kit_compat"))
         module = importlib.import_module(ENTRY_FILE[:-3])
         self.function = getattr(module, ENTRY_FUNCTION, None)
         if self.function is None:
@@ -158,7 +154,7 @@ class Worker:
             # A fresh Keras session per model (as the original did) keeps layer names
             # and random state independent of which models this worker ran before.
             self.keras.backend.clear_session()
-            self.keras.utils.set_random_seed(seed)
+            self._seed(seed)
             model = self.loading.load_model(task, job["model"], keras_module=self.keras)
             dataset = self.dataset(task, job["model"])
         except Exception as exc:  # noqa: BLE001 - a broken model file is reported, not fatal
@@ -170,18 +166,29 @@ class Worker:
             from harness.measures.data import num_classes  # only for submissions that ask
 
             offered["num_classes"] = num_classes(model)
-        self.keras.utils.set_random_seed(seed)  # the same state whatever loading consumed
+        self._seed(seed)  # the same state whatever loading consumed
         started = time.perf_counter()
         try:
             result = call_submission(self.function, self.plan, model, dataset, offered)
         except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt included
             traceback.print_exc()
             return {"status": "error", "message": describe_exception(exc, self.program_dir),
-                    "load_seconds": load_seconds, "measure_seconds": time.perf_counter() - started}
+                    "load_seconds": load_seconds, "measure_seconds": time.perf_counter() - started,
+                    "keras3_attribute_error": not self.keras2 and is_keras3_attribute_error(exc)}
         measure_seconds = time.perf_counter() - started
         value, problem = as_value(result)
         return {"status": "ok" if problem == "" else "invalid", "value": value, "message": problem,
                 "load_seconds": load_seconds, "measure_seconds": measure_seconds}
+
+    def _seed(self, seed: int) -> None:
+        """Seed Python's, numpy's and TensorFlow's generators with ``seed`` (``--seeding model``).
+
+        ``--seeding kit`` seeds nothing: as in the 2020 ingestion program, only the
+        Keras session is cleared before each model, which also resets what
+        op-seeded TensorFlow calls (``tf.random.shuffle(x, seed=1)``) draw.
+        """
+        if self.seeding == "model":
+            self.keras.utils.set_random_seed(seed)
 
     def serve(self) -> None:
         while (job := self.channel.receive()) is not None:
@@ -221,7 +228,8 @@ def main(argv: list[str] | None = None) -> None:
         worker.import_submission()
     except BaseException as exc:  # noqa: BLE001 - SyntaxError, ImportError, SystemExit, ...
         traceback.print_exc()
-        channel.send("import_error", message=describe_exception(exc, worker.program_dir))
+        channel.send("import_error", message=describe_exception(exc, worker.program_dir),
+                     keras3_attribute_error=not worker.keras2 and is_keras3_attribute_error(exc))
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(1)

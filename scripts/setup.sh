@@ -12,7 +12,7 @@ command -v bwrap >/dev/null 2>&1 || apt_packages+=(bubblewrap)
 [ -d /usr/share/datasets/fashion-mnist ] || apt_packages+=(dataset-fashion-mnist)
 extras=""
 if [ "${1:-}" = "--test" ]; then
-    extras="[test,ray,compat]"
+    extras="[test,ray]"
     # chromium: the headless browser that checks the leaderboard report (tests/test_report.py).
     command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
 fi

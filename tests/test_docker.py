@@ -159,9 +159,16 @@ def test_docker_containers_are_locked_down_and_see_only_their_half(tmp_path: Pat
                       f"type=bind,source={tmp_path / 'out'},target=/output"]
     assert predict[predict.index("pgdl:test") + 1:] == [
         "pgdl", "predict", "/submission/sub.zip", "--data", "/data", "--out", "/output", "--no-sandbox",
-        "--workers", "2", "--time-per-model", "300", "--memory-mb", "8192", "--max-threads", "1024"]
+        "--workers", "2", "--time-per-model", "300", "--memory-mb", "8192", "--max-threads", "1024",
+        "--keras", "auto", "--seeding", "model"]
     score = engine.argv(scoring_step(tmp_path / "out", tmp_path / "reference_data", tmp_path / "scores"))
     mounts = [score[i + 1] for i, a in enumerate(score) if a == "--mount"]
     assert mounts == [f"type=bind,source={tmp_path / 'out'},target=/predictions,readonly",
                       f"type=bind,source={tmp_path / 'reference_data'},target=/data/reference_data,readonly",
                       f"type=bind,source={tmp_path / 'scores'},target=/scores"]
+
+
+def test_the_prediction_container_runs_with_the_runs_keras_and_seeding(tmp_path: Path) -> None:
+    config = RunConfig(keras="2", seeding="kit", keep_going=True)
+    command = list(prediction_step(tmp_path, tmp_path / "input_data", tmp_path / "out", config).command)
+    assert command[-5:] == ["--keras", "2", "--seeding", "kit", "--keep-going"]

@@ -242,8 +242,10 @@ def test_finished_results_are_reused_and_rerun_runs_again(board_run, tmp_path: P
 
 
 def test_other_limits_or_another_submission_mean_other_predictions() -> None:
-    base = Provenance("0.1.0", "d" * 64, "r" * 64, "s" * 64, 0, 300.0, 8192, 1024, "bubblewrap", False, ("t",))
+    base = Provenance("0.1.0", "d" * 64, "r" * 64, "s" * 64, 0, 300.0, 8192, 1024, "bubblewrap", "auto", "model",
+                      ("t",))
     assert base.same_predictions(replace(base, seed=5, sandbox="container", reference_sha256="x" * 64))
     for change in ({"time_per_model": 60.0}, {"memory_mb": 4096}, {"submission_sha256": "t" * 64},
-                   {"data_sha256": "e" * 64}, {"harness_version": "0.2.0"}, {"keras2": True}, {"tasks": ("u",)}):
+                   {"data_sha256": "e" * 64}, {"harness_version": "0.2.0"}, {"keras": "2"}, {"seeding": "kit"},
+                   {"tasks": ("u",)}):
         assert not base.same_predictions(replace(base, **change)), change

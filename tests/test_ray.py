@@ -233,13 +233,13 @@ class TestOnACluster:
                                                        "killed by signal 11 (SIGSEGV)")
         assert records[(TASK, "1")].worker == 0
 
-    def test_an_import_failure_is_recorded_for_every_model_and_stops_the_other_units(
-            self, cluster, task, tmp_path):
-        finish(driver(cluster, "predict", str(HOSTILE / "import_error"), "--data", str(task.root),
-                      "--out", str(tmp_path), "--models-per-unit", "1"))
-        records = read_run_log(tmp_path / "run.jsonl")
-        assert len(records) == N_MODELS
-        assert {r.status for r in records.values()} == {"error"}
-        assert len({r.message for r in records.values()}) == 1
-        assert "pgdl_no_such_module_anywhere" in records[(TASK, "0")].message
+    def test_an_import_failure_ends_the_run_at_once_and_cancels_the_other_units(self, cluster, task, tmp_path):
+        proc = driver(cluster, "predict", str(HOSTILE / "import_error"), "--data", str(task.root),
+                      "--out", str(tmp_path), "--models-per-unit", "1")
+        output, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 2, output
+        assert output.strip().splitlines()[-1] == (
+            "error: complexity.py failed to import: ModuleNotFoundError: No module named "
+            "'pgdl_no_such_module_anywhere' (complexity.py:2)")
+        assert read_run_log(tmp_path / "run.jsonl") == {}
         assert len(list((tmp_path / "logs").iterdir())) < N_MODELS  # the units not started were cancelled

@@ -67,7 +67,7 @@ def board(tmp_path_factory: pytest.TempPathFactory) -> Leaderboard:
         folder = write_result(out, name, values)
         score_results(folder, references, bootstrap=0)
         provenance = Provenance("0.1.0", "d" * 64, "r" * 64, name[0] * 64, 0, 300.0, 8192, 1024, "bubblewrap",
-                                False, ("alpha",))
+                                "auto", "model", ("alpha",))
         entries.append(load_entry(name, f"subs/{name}", folder, provenance))
     entries.append(Entry("broken", "subs/broken", out / "broken", error="subs/broken: no complexity.py at its top level"))
     board = Leaderboard(rank_entries(entries), ("alpha",), "d" * 64, out)

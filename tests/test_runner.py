@@ -156,7 +156,7 @@ def test_keras2_mode_runs_the_submission_under_tf_keras(tmp_path, tiny_split_tas
         "    assert isinstance(model, tf_keras.Model), type(model).__mro__\n"
         "    assert tf.keras.__name__.startswith('tf_keras'), tf.keras.__name__\n"
         "    return float(np.sum([np.sum(np.square(w)) for w in model.get_weights()]))\n")
-    result = run_submission(probe, tiny_split_task.root, tmp_path / "out", RunConfig(keras2=True))
+    result = run_submission(probe, tiny_split_task.root, tmp_path / "out", RunConfig(keras="2"))
     assert {r.status for r in result.records} == {"ok"}, result.records[0].message
     assert read_predict(tmp_path / "out", "tiny_task") == pytest.approx(
         expected_sum_of_squares(tiny_split_task.task), rel=1e-5)

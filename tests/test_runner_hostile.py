@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 from harness.evaluate import evaluate_predictions
-from harness.runner import RunConfig, RunResult, run_submission
+from harness.runner import RunConfig, RunResult, SubmissionImportError, run_submission
 from harness.sandbox import find_bwrap
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,13 +45,13 @@ pytestmark = [pytest.mark.slow,
 class Hostile:
     """Every case's run, and what the host looked like around them."""
 
-    results: dict[str, RunResult]
+    results: dict[str, RunResult | SubmissionImportError]
     connections: list[bytes]
     bystander_survived: bool
     data_before: dict[str, tuple[int, str]]
     data_after: dict[str, tuple[int, str]]
 
-    def __getitem__(self, case: str) -> RunResult:
+    def __getitem__(self, case: str) -> RunResult | SubmissionImportError:
         return self.results[case]
 
 
@@ -75,12 +75,20 @@ def hostile(tmp_path_factory, tiny_combined_task, tiny_split_task) -> Hostile:
         futures = {name: pool.submit(run_submission, sub, data, tmp_path_factory.mktemp(name),
                                      RunConfig(**{**LIMITS, **limits}))
                    for name, (sub, data, limits) in cases.items()}
-        results = {name: future.result() for name, future in futures.items()}
+        results = {name: _outcome(future) for name, future in futures.items()}
     survived = bystander.poll() is None
     bystander.kill()
     good = run_submission(GOOD, root, tmp_path_factory.mktemp("good"), RunConfig(**LIMITS))
     return Hostile({**results, "good": good}, server.seen, survived, data_before,
                    fingerprint(tiny_combined_task.task.input_dir))
+
+
+def _outcome(future) -> RunResult | SubmissionImportError:
+    """The run's result, or the import failure that ended it."""
+    try:
+        return future.result()
+    except SubmissionImportError as failure:
+        return failure
 
 
 class LoopbackServer:
@@ -219,28 +227,27 @@ def test_an_exception_is_an_error_naming_it_and_the_line(hostile):
     assert_others_fine(result)
 
 
-def test_import_error_fails_every_model_from_one_attempt(hostile):
-    result = hostile["import_error"]
-    assert {r.status for r in result.records} == {"error"} and len(result.records) == 4
-    assert {r.message for r in result.records} == {
-        "complexity.py failed to import: ModuleNotFoundError: No module named "
-        "'pgdl_no_such_module_anywhere' (complexity.py:2)"}
-    log = (result.out_dir / "logs" / "worker-0.log").read_text()
-    assert log.count("=== worker") == 1
+def test_import_error_ends_the_run_after_one_attempt_recording_nothing(hostile):
+    failure = hostile["import_error"]
+    assert isinstance(failure, SubmissionImportError)
+    assert str(failure) == ("complexity.py failed to import: ModuleNotFoundError: No module named "
+                            "'pgdl_no_such_module_anywhere' (complexity.py:2)")
+    assert (failure.out_dir / "run.jsonl").read_text() == ""
+    assert (failure.out_dir / "logs" / "worker-0.log").read_text().count("=== worker") == 1
 
 
-def test_syntax_error_fails_every_model(hostile):
-    result = hostile["syntax_error"]
-    assert {r.status for r in result.records} == {"error"}
-    assert all(r.message.startswith("complexity.py failed to import: SyntaxError") for r in result.records)
+def test_syntax_error_ends_the_run_naming_the_file_and_line(hostile):
+    failure = hostile["syntax_error"]
+    assert isinstance(failure, SubmissionImportError)
+    assert str(failure) == "complexity.py failed to import: SyntaxError: expected ':' (complexity.py:4)"
 
 
-def test_sleeping_at_import_times_out_every_model_from_one_attempt(hostile):
-    result = hostile["sleeps_at_import"]
-    assert {(r.status, r.message) for r in result.records} == {
-        ("timeout", "exceeded the 8 s time limit while importing complexity.py")}
-    assert len(result.records) == 4
-    assert (result.out_dir / "logs" / "worker-0.log").read_text().count("=== worker") == 1
+def test_sleeping_at_import_ends_the_run_after_one_attempt_saying_to_raise_the_limit(hostile):
+    failure = hostile["sleeps_at_import"]
+    assert isinstance(failure, SubmissionImportError)
+    assert str(failure) == ("exceeded the 8 s time limit while importing complexity.py; "
+                            "raise --time-per-model")
+    assert (failure.out_dir / "logs" / "worker-0.log").read_text().count("=== worker") == 1
 
 
 def test_fork_bomb_is_stopped_at_the_thread_cap(hostile):

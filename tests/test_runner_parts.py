@@ -323,3 +323,29 @@ def test_tree_usage_counts_descendants_and_kill_tree_ends_them():
                        Path(f"/proc/{p}/status").read_text() for p in pids[1:])
     finally:
         proc.kill()
+
+
+def test_failure_reasons_are_counted_once_per_distinct_message_whatever_the_model():
+    from harness.records import FailureReason, failure_reasons
+
+    records = [RunRecord("t", "0", "ok", 1.0, 1.0),
+               RunRecord("t", "1", "error", None, 1.0, "could not load /d/model_1/weights.hdf5: bad"),
+               RunRecord("t", "2", "error", None, 1.0, "could not load /d/model_2/weights.hdf5: bad"),
+               RunRecord("t", "3", "timeout", None, 3.0, "exceeded the 3 s time limit")]
+    assert failure_reasons(records) == [
+        FailureReason("error", "could not load /d/model_*/weights.hdf5: bad", 2),
+        FailureReason("timeout", "exceeded the 3 s time limit", 1)]
+
+
+def test_a_task_stops_at_the_third_timeout_in_a_row_and_only_then():
+    from harness.runner import _TimeoutStreak
+
+    def record(status):
+        return RunRecord("t", "0", status, 1.0 if status == "ok" else None, 1.0)
+
+    streak = _TimeoutStreak(3)
+    fired = [streak.add(record(s)) for s in ("timeout", "timeout", "ok", "timeout", "skipped", "timeout",
+                                             "timeout", "timeout")]
+    assert fired == [False, False, False, False, False, False, True, False]
+    keep_going = _TimeoutStreak(None)
+    assert not any(keep_going.add(record("timeout")) for _ in range(10))
