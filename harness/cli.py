@@ -49,7 +49,18 @@ _MAX_THREADS = click.option("--max-threads", default=1024, show_default=True,
 _KERAS2 = click.option("--keras2", is_flag=True, help="Run the submission under Keras 2 (tf_keras).")
 _BOOTSTRAP = click.option("--bootstrap", default=200, show_default=True, type=click.IntRange(min=0),
                           help="Bootstrap resamples per task for the confidence intervals (0: none).")
-_SEED = click.option("--seed", default=0, show_default=True, type=int, help="Seed of the bootstrap.")
+_SEED = click.option("--seed", default=0, show_default=True, type=int,
+                     help="Seed of the bootstrap and of the permutation null (each task its own stream).")
+_PERMUTATIONS = click.option("--permutations", default=None, type=click.IntRange(min=0), show_default="auto",
+                             help="Permutations of each task's null, for the p-values (0: none; auto: 999 up "
+                                  "to ~500 models, fewer above, 19 at 10,000).")
+
+
+def _null_progress(task: str):
+    """The progress bar of a task's permutation null (shown only for tasks that take a while)."""
+    def wrap(batches):
+        return click.progressbar(batches, label=f"null of {task}", file=sys.stderr)
+    return wrap
 
 
 def _run_options(command):
@@ -177,8 +188,9 @@ def predict(submission: Path, data: Path, out: Path, **options) -> None:
               help="Root of the tasks (default: the zoo shipped in model_zoo/default).")
 @click.option("--out", type=click.Path(path_type=Path),
               help="Output folder (default: results/<submission name>).")
+@_PERMUTATIONS
 @_run_options
-def score(submission: Path, data: Path | None, out: Path | None, **options) -> None:
+def score(submission: Path, data: Path | None, out: Path | None, permutations: int | None, **options) -> None:
     """Run SUBMISSION on a zoo, then score its predictions (predict + evaluate).
 
     Writes predictions, run.jsonl, logs/ and scores.json/scores.txt to --out.
@@ -192,7 +204,7 @@ def score(submission: Path, data: Path | None, out: Path | None, **options) -> N
     data = data or default_zoo()
     out = out or Path("results") / default_name(submission)
     _run(submission, data, out, _run_config(**options))
-    report = evaluate_dir(out, data, out)
+    report = evaluate_dir(out, data, out, permutations=permutations, null_progress=_null_progress)
     _show_report(report, "flagged")
 
 
@@ -234,8 +246,10 @@ def check(submission: Path, data: Path | None, time_limit: float, memory_mb: int
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for scores.json and scores.txt.")
 @_BOOTSTRAP
+@_PERMUTATIONS
 @_SEED
-def evaluate(pred_dir: Path, reference: Path, out_dir: Path, bootstrap: int, seed: int) -> None:
+def evaluate(pred_dir: Path, reference: Path, out_dir: Path, bootstrap: int, permutations: int | None,
+             seed: int) -> None:
     """Score PRED_DIR/<task>.predict files against reference data (the original scoring program).
 
     Exits with status 2 after writing the scores when a task was flagged
@@ -248,7 +262,7 @@ def evaluate(pred_dir: Path, reference: Path, out_dir: Path, bootstrap: int, see
                                  item_show_func=lambda t: t.name if t else None)
 
     report = evaluate_dir(pred_dir, reference, out_dir, bootstrap=bootstrap, seed=seed,
-                          progress=progress)
+                          permutations=permutations, progress=progress, null_progress=_null_progress)
     _show_report(report, "error")
 
 
@@ -352,9 +366,10 @@ def _echo_leaderboard(board) -> None:
 @click.option("--data", type=click.Path(path_type=Path),
               help="Root of the tasks (default: the zoo shipped in model_zoo/default).")
 @_scoring_options
+@_PERMUTATIONS
 @_run_options
 def leaderboard(submissions: tuple[Path, ...], data: Path | None, out: Path, rerun: bool, bootstrap: int,
-                seed: int, **options) -> None:
+                seed: int, permutations: int | None, **options) -> None:
     """Score every SUBMISSION (folders or .zip files), rank them, and write a report.
 
     Each submission's results go to OUT/<name>/ (named from its metadata
@@ -368,7 +383,8 @@ def leaderboard(submissions: tuple[Path, ...], data: Path | None, out: Path, rer
     from harness.runner import default_zoo
 
     board = run_leaderboard(list(submissions), data or default_zoo(), out, _run_config(**options), rerun=rerun,
-                            bootstrap=bootstrap, seed=seed, log=lambda line: click.echo(line, err=True),
+                            bootstrap=bootstrap, seed=seed, permutations=permutations,
+                            log=lambda line: click.echo(line, err=True),
                             progress=_report_progress)
     _echo_leaderboard(board)
 

@@ -67,8 +67,17 @@ def test_predicting_the_gap_scores_one_on_the_toy_task(toy_data, gaps, tmp_path,
     task = scores["tasks"]["toy_data"]
     assert (task["n_models"], task["n_scored"], task["n_missing"]) == (18, 18, 0)
     assert task["robust_cmi"]["headline"] == pytest.approx(1.0, abs=1e-12)
-    assert task["kendall_tau"] == 1.0 and task["granulated_kendall"]["psi"] == 1.0
+    assert task["kendall_tau"] == 1.0   # tau_b: ties in the gap are ties in the measure too
+    # Jiang et al.'s tau counts the toy task's tied gaps as 0, so even the gap itself has Psi < 1
+    assert 0.9 < task["granulated_kendall"]["psi"] < 1.0
     assert task["ci"]["kendall_tau"]["n_resamples"] == 20
+    assert sorted(task["ci"]) == ["kendall_tau", "psi"]   # none for robust CMI nor the official score
+    assert task["null"]["n_permutations"] == 999 and isinstance(task["null"]["seed"], int)
+    for metric in ("official", "robust_cmi", "kendall_tau", "psi"):
+        assert set(task["null"][metric]) == {"mean", "q95", "p_value"}
+        assert task["null"][metric]["p_value"] <= 0.01, metric
+    assert set(scores["null_overall"]["official"]) == {"mean", "q95", "p_value"}
+    assert scores["null_overall"]["official"]["p_value"] <= 0.01
     assert len(task["official_pairs"]) == 6 and task["flags"] == []
     assert re.search(r"^toy_data\s+18/18\s+1\.0000", out, re.M)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["scores.json", "scores.txt"]

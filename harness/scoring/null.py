@@ -57,8 +57,8 @@ _PAIR_BUDGET = 2.5e8
 _TOLERANCE = 1e-9
 #: One-sided 95% point of the standard normal.
 _Z95 = 1.6448536269514722
-#: Permutations drawn per batch at most (the pair counter splits batches further by size).
-_BATCH = 256
+#: Ordered pairs × permutations per batch (a batch is one step of the progress bar).
+_BATCH_PAIRS = 1 << 24
 
 Progress = Callable[[Sequence[int]], ContextManager[Iterable[int]]]
 
@@ -160,7 +160,8 @@ def permutation_null(measure: Any, gap: Any, grid: Grid, *, n_permutations: int 
     observed = observed if observed is not None else score_all(m, g, grid)
     rng = np.random.default_rng(seed)
     engine = _NullEngine(m, g, grid, official=observed.official is not None and _official_fast(grid))
-    batches = [min(_BATCH, n_perm - b) for b in range(0, n_perm, _BATCH)]
+    per_batch = max(1, min(n_perm, _BATCH_PAIRS // max(1, n * n)))
+    batches = [min(per_batch, n_perm - b) for b in range(0, n_perm, per_batch)]
     collected: dict[str, list[np.ndarray]] = {}
     with (progress or nullcontext)(batches) as items:
         for size in items:
