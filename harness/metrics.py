@@ -596,15 +596,19 @@ class OneOutPairs:
     group_sizes: tuple[np.ndarray, ...]
     group_offsets: tuple[int, ...]
 
+    def group_sums(self, values: np.ndarray) -> np.ndarray:
+        """Per group, the sum over its pairs of ``values`` ``(batch, n_pairs)``: ``(batch, n_groups)``."""
+        out = np.zeros((len(values), self.group_offsets[-1]))
+        if len(self.group):
+            starts = np.flatnonzero(np.r_[True, self.group[1:] != self.group[:-1]])
+            out[:, self.group[starts]] = np.add.reduceat(values, starts, axis=1)
+        return out
+
     def group_taus(self, measures: np.ndarray, g: np.ndarray) -> list[np.ndarray]:
         """Per hyperparameter, Jiang et al.'s τ(T) of each group of >= 2 models, for a batch
         ``(batch, n_models)`` of measures: arrays ``(batch, groups)``."""
-        batch = len(measures)
-        n_groups = self.group_offsets[-1]
         sign_g = np.sign(g[self.i] - g[self.j])
-        prod = np.sign(measures[:, self.i] - measures[:, self.j]) * sign_g
-        codes = (np.arange(batch)[:, None] * n_groups + self.group[None, :]).ravel()
-        sums = np.bincount(codes, weights=prod.ravel(), minlength=batch * n_groups).reshape(batch, -1)
+        sums = self.group_sums(np.sign(measures[:, self.i] - measures[:, self.j]) * sign_g)
         out = []
         for h, sizes in enumerate(self.group_sizes):
             lo, hi = self.group_offsets[h], self.group_offsets[h + 1]
@@ -639,6 +643,8 @@ def one_out_pairs(grid: Grid) -> OneOutPairs:
         sizes.append(size)
         offsets.append(offsets[-1] + len(size))
     arrays = {key: np.concatenate(v) if v else np.zeros(0, dtype=np.intp) for key, v in parts.items()}
+    by_group = np.argsort(arrays["group"], kind="stable")   # runs of one group, for np.add.reduceat
+    arrays = {key: v[by_group] for key, v in arrays.items()}
     ci, cj = config[arrays["i"]], config[arrays["j"]]
     environment = np.minimum(ci, cj) * max(n_config, 1) + np.maximum(ci, cj)
     environment = environment * max(len(hs), 1) + arrays["hparam"]

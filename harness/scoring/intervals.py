@@ -36,6 +36,8 @@ from harness.metrics import Grid, Metrics, _check_inputs, configurations, one_ou
 
 #: Rows of the sign-product matrix formed at once (rows × models float32).
 _ROWS_PER_BLOCK = 1 << 9
+#: Above this many ordered pairs × resamples, τ's resamples use the linear approximation.
+_EXACT_TAU_PAIRS = 2e9
 #: Ordered pairs × resamples allowed when the seeds are resampled (each resample is a full scoring).
 _SEED_BUDGET = 2e8
 
@@ -111,16 +113,28 @@ def _model_draws(m: np.ndarray, g: np.ndarray, grid: Grid, rng: np.random.Genera
             "psi": _weighted_psi(m, rounded, grid, weights)}
 
 
-def _weighted_tau_b(m: np.ndarray, g: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """τ_b of each resample with multiplicities ``w`` (rows): copies of a model are tied pairs."""
+def _weighted_tau_b(m: np.ndarray, g: np.ndarray, w: np.ndarray, *, linear: bool | None = None) -> np.ndarray:
+    """τ_b of each resample with multiplicities ``w`` (rows): copies of a model are tied pairs.
+
+    ``S* = Σ_{i<j} w_i w_j s_ij`` exactly, or, for large tasks (``linear``; by default when
+    resamples × n^2 exceeds `_EXACT_TAU_PAIRS`), its linear part ``S + Σ_i (w_i - 1) r_i`` with
+    ``r_i = Σ_j s_ij`` (Efron's linear bootstrap approximation; the quadratic remainder
+    ``½ (w - 1)ᵀ s (w - 1)`` is O(n) against the linear term's O(n^1.5)). The tie
+    corrections are exact either way.
+    """
     n = len(m)
+    linear = len(w) * n * n > _EXACT_TAU_PAIRS if linear is None else linear
     s = np.zeros(len(w))
     w32 = w.astype(np.float32)
+    rowsum = np.zeros(n)
     for r0 in range(0, n, _ROWS_PER_BLOCK):
         rows = slice(r0, min(n, r0 + _ROWS_PER_BLOCK))
         signs = (np.sign(m[rows, None] - m[None, :]) * np.sign(g[rows, None] - g[None, :])).astype(np.float32)
-        s += np.einsum("bi,bi->b", w32[:, rows], w32 @ signs.T, dtype=np.float64)
-    s /= 2   # each unordered pair counted twice
+        if linear:
+            rowsum[rows] = signs.sum(axis=1, dtype=np.float64)
+        else:
+            s += np.einsum("bi,bi->b", w32[:, rows], w32 @ signs.T, dtype=np.float64)
+    s = rowsum.sum() / 2 + (w - 1) @ rowsum if linear else s / 2   # each unordered pair counted twice
     n0 = n * (n - 1) / 2
     tie_m, tie_g = _weighted_ties(m, w), _weighted_ties(g, w)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -130,12 +144,10 @@ def _weighted_tau_b(m: np.ndarray, g: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 def _weighted_ties(values: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Tied pairs of each resample: ``Σ_v C(W_v, 2)`` with ``W_v`` the copies of value ``v``."""
-    _, inverse = np.unique(values, return_inverse=True)
-    inverse = inverse.ravel()
-    k = int(inverse.max()) + 1
-    totals = np.zeros((len(w), k))
-    for b in range(len(w)):
-        totals[b] = np.bincount(inverse, weights=w[b], minlength=k)
+    order = np.argsort(values, kind="stable")
+    sorted_values = values[order]
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    totals = np.add.reduceat(w[:, order], starts, axis=1)
     return np.sum(totals * (totals - 1) / 2, axis=1)
 
 
@@ -157,9 +169,7 @@ def _weighted_psi(m: np.ndarray, g: np.ndarray, grid: Grid, w: np.ndarray) -> np
         return np.full(batch, math.nan)
     prod = np.sign(m[pairs.i] - m[pairs.j]) * np.sign(g[pairs.i] - g[pairs.j])
     both = w[:, pairs.i] * w[:, pairs.j]
-    codes = (np.arange(batch)[:, None] * n_groups + pairs.group[None, :]).ravel()
-    sums = np.bincount(codes, weights=(both * prod).ravel(), minlength=batch * n_groups).reshape(batch, -1)
-    norm = np.bincount(codes, weights=both.ravel(), minlength=batch * n_groups).reshape(batch, -1)
+    sums, norm = pairs.group_sums(both * prod), pairs.group_sums(both)
     with np.errstate(divide="ignore", invalid="ignore"):
         tau = np.where(norm > 0, sums / norm, np.nan)
     per_k = []

@@ -129,6 +129,7 @@ class PairCounts:
         self.rounded[lay.slot] = rounded
         self.measure_ties = measure_ties
         self._masks: dict[str, np.ndarray] = {}
+        self._bins_cache = None
         self.sparse = self._tied_pairs(len(gap) ** 2 * _SPARSE_SHARE)
         self.dense_fields = ["gt"] + (["lt"] if measure_ties else []) + \
             ([] if self.sparse is not None else ["eq", "split"])
@@ -298,24 +299,38 @@ class PairCounts:
         """``EQ`` and ``SPLIT`` over the tied-gap pairs (``always``: count them whatever ``Q``)."""
         si, sj, split = self.sparse
         q = np.ones((len(slotted), len(si)), dtype=bool) if always else slotted[:, si] > slotted[:, sj]
-        lay = self.layout
-        natural = np.zeros((lay.n_slots, lay.levels.shape[1]), dtype=np.intp)
-        natural[lay.slot] = lay.levels
         out: dict[str, dict[Subset, np.ndarray]] = {"eq": {}, "split": {}}
         batch = len(slotted)
-        for u in self.wants:
-            sizes = [lay.dims[lay.order.index(h)] for h in u]
-            n_bins = math.prod(sizes) ** 2
-            if u:
-                code = np.ravel_multi_index(tuple(natural[si][:, list(u)].T) + tuple(natural[sj][:, list(u)].T),
-                                            sizes + sizes)
-            else:
-                code = np.zeros(len(si), dtype=np.intp)
-            offsets = (np.arange(batch)[:, None] * n_bins + code[None, :]).ravel()
+        for u, (order, starts, bins, shape) in self._sparse_bins().items():
             for name, weights in (("eq", q), ("split", q & split[None, :])):
-                counts = np.bincount(offsets, weights=weights.ravel(), minlength=batch * n_bins)
-                out[name][u] = counts.reshape((batch, *sizes, *sizes)).round().astype(np.int64)
+                table = np.zeros((batch, math.prod(shape)), dtype=np.int64)
+                if len(order):
+                    table[:, bins] = np.add.reduceat(weights[:, order].astype(np.int64), starts, axis=1)
+                out[name][u] = table.reshape((batch, *shape))
         return out
+
+    def _sparse_bins(self) -> dict[Subset, tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, ...]]]:
+        """Per subset, the tied-gap pairs sorted by bin: (order, run starts, the runs' bins, table shape)."""
+        if getattr(self, "_bins_cache", None) is None:
+            si, sj, _ = self.sparse
+            lay = self.layout
+            natural = np.zeros((lay.n_slots, lay.levels.shape[1]), dtype=np.intp)
+            natural[lay.slot] = lay.levels
+            cache = {}
+            for u in self.wants:
+                sizes = tuple(lay.dims[lay.order.index(h)] for h in u)
+                if u:
+                    code = np.ravel_multi_index(tuple(natural[si][:, list(u)].T) + tuple(natural[sj][:, list(u)].T),
+                                                sizes + sizes)
+                else:
+                    code = np.zeros(len(si), dtype=np.intp)
+                order = np.argsort(code, kind="stable")
+                sorted_code = code[order]
+                starts = np.flatnonzero(np.r_[True, sorted_code[1:] != sorted_code[:-1]]) if len(code) else \
+                    np.zeros(0, dtype=np.intp)
+                cache[u] = (order, starts, sorted_code[starts], sizes + sizes)
+            self._bins_cache = cache
+        return self._bins_cache
 
 
 def _holding(bound: int) -> type:
