@@ -36,7 +36,7 @@ from typing import Any, Callable, ContextManager, Iterable, Mapping, Sequence
 import numpy as np
 
 from harness.errors import HarnessError
-from harness.metrics import GranulatedKendall, Grid, RobustCMI, SignError, score_all
+from harness.metrics import GranulatedKendall, Grid, RobustCMI, SignError, pair_counts_for, score_all
 from harness.scoring.intervals import Interval, resampled_intervals
 from harness.scoring.null import NULL_METRICS, NullSummary, Progress as NullProgress, TaskNull, \
     auto_permutations, overall_official_null, permutation_null, task_seed
@@ -307,7 +307,8 @@ def score_task(name: str, reference: Reference, predictions: Mapping[str, Any] |
                          flags=tuple(flags))
     rows = np.flatnonzero(ok)
     sub = grid.take(rows)
-    metrics = score_all(measure[rows], gap[rows], sub)
+    counts = pair_counts_for(measure[rows], gap[rows], sub) if permutations != 0 else None
+    metrics = score_all(measure[rows], gap[rows], sub, pair_counts=counts)
     if invalid or failed:
         official, reason = None, invalid or f"{len(failed)} model(s) without a finite prediction"
     else:
@@ -324,7 +325,7 @@ def score_task(name: str, reference: Reference, predictions: Mapping[str, Any] |
         count = auto_permutations(len(rows)) if permutations is None else permutations
         slow = count * len(rows) ** 2 > _SLOW_NULL_PAIRS
         null = permutation_null(measure[rows], gap[rows], sub, n_permutations=count, seed=stream,
-                                observed=metrics, progress=null_progress if slow else None)
+                                observed=metrics, progress=null_progress if slow else None, pair_counts=counts)
     return TaskScore(name, len(ids), len(rows), official, reason,
                      metrics.official_pairs, metrics.robust, metrics.kendall_tau,
                      metrics.granulated, metrics.sign_error, ci, tuple(flags), null)

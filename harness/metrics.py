@@ -35,9 +35,12 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from harness.scoring.pairs import PairCounts
 
 #: Ordered pairs materialized at once (their int64 bin codes take 8 bytes each);
 #: small enough for the codes to stay in cache between the passes over them.
@@ -529,19 +532,80 @@ def _worst(err: np.ndarray, key: np.ndarray, min_samples: int) -> float:
     return float((sums[kept] / counts[kept]).max()) if kept.any() else math.nan
 
 
-def score_all(measure: Any, gap: Any, grid: Grid) -> Metrics:
+def score_all(measure: Any, gap: Any, grid: Grid, *, pair_counts: "PairCounts | None" = None) -> Metrics:
     """Every metric, counting the pairs once for official and robust CMI.
 
     The official score is None (with the reason) when the grid is invalid.
+    ``pair_counts`` (`pair_counts_for`'s, of this gap and grid) counts the pairs on the
+    product of the hyperparameter levels, the way the permutation null does, and can be
+    shared with it; by default it is made when the grid is dense enough for it.
     """
     m, g = _check_inputs(measure, gap, grid)
     reason = grid.problem()
-    pairs, robust = _scan(m, g, grid, official=reason is None, robust=True)
+    if pair_counts is None:
+        pair_counts = pair_counts_for(m, g, grid)
+    if pair_counts is not None and (reason is not None or _all_fast(grid)):
+        pairs, robust = _counted_scan(m, grid, pair_counts, official=reason is None)
+    else:
+        pairs, robust = _scan(m, g, grid, official=reason is None, robust=True)
     official = _fold_min(pairs.values()) if reason is None else None
     groups = one_out_pairs(grid)
     rounded = round_gaps(g)
     return Metrics(official, reason, pairs, robust, kendall_tau(m, g),
                    _granulated(groups, m, rounded), _sign_error(groups, m, rounded, 4))
+
+
+def pair_counts_for(measure: np.ndarray, gap: np.ndarray, grid: Grid) -> "PairCounts | None":
+    """`harness.scoring.pairs.PairCounts` of this gap and grid, for measures with the tie
+    pattern of ``measure`` (and its permutations); None when the grid is too sparse for it
+    (its product of levels more than twice the models)."""
+    from harness.scoring.pairs import PairCounts, make_layout, subsets
+
+    k = grid.n_hparams
+    wants = subsets(k, min(2, k))
+    if make_layout(grid.levels, wants).n_slots > 2 * max(grid.n_models, 8):
+        return None
+    return PairCounts(grid.levels, gap, round_gaps(gap), wants,
+                      measure_ties=len(np.unique(measure)) < len(measure))
+
+
+def _all_fast(grid: Grid) -> bool:
+    """Whether every ordered pair's 2020 string keys are the grid's cells (no collision, no odd spelling)."""
+    k = grid.n_hparams
+    canonical = [grid._canonical(h) for h in range(k)]
+    return all(canonical) and not any(_keys_collide(grid.possible_values[a], grid.possible_values[b])
+                                      for a, b in itertools.permutations(range(k), 2))
+
+
+def _counted_scan(m: np.ndarray, grid: Grid, counts: "PairCounts", *,
+                  official: bool) -> tuple[dict[tuple[str, str], float], RobustCMI]:
+    """Official score(a, b) and robust CMI from `PairCounts`' tables (same integers as `_scan`'s,
+    the official arithmetic in the same order, so the same bits)."""
+    from harness.scoring.pairs import swap
+
+    tables = counts.tables(m[None, :])
+    sums = _RobustSums()
+    k = grid.n_hparams
+    for u, table in tables["robust"].items():
+        t = table[0]
+        keys = [u] + [s for size in range(len(u) - 1, -1, -1) for s in itertools.combinations(u, size)]
+        for key in keys:
+            if key not in sums.keys:
+                drop = tuple(a for a, h in enumerate(u) if h not in key)
+                axes = drop + tuple(len(u) + a for a in drop)
+                sums.add(key, t.sum(axis=axes) if axes else t)
+    robust = _robust_result(grid, sums)
+    out: dict[tuple[str, str], float] = {}
+    if official and k >= 2:
+        by_pair = {}
+        for (a, b), table in tables["official"].items():
+            t = table[0]
+            by_pair[a, b] = np.transpose(t, (0, 2, 1, 3, 4))   # bins (a_i, a_j, b_i, b_j)
+            by_pair[b, a] = np.transpose(t, (1, 3, 0, 2, 4))   # bins (b_i, b_j, a_i, a_j)
+        for a, b in itertools.permutations(range(k), 2):
+            mi, h = _official_bins(by_pair[a, b])
+            out[grid.names[a], grid.names[b]] = _ratio_of_means(mi, h, mi.size)
+    return out, robust
 
 
 # ------------------------------------------------------------ seeds, groups, ties

@@ -157,3 +157,37 @@ def test_kendall_tau_uses_the_normal_approximation_below_999_permutations():
     assert null.summaries["kendall_tau"].p_value == pytest.approx(exact.summaries["kendall_tau"].p_value, abs=0.02)
     assert null.summaries["kendall_tau"].q95 == pytest.approx(exact.summaries["kendall_tau"].q95, rel=0.1)
     assert not math.isnan(null.summaries["kendall_tau"].mean)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_score_all_counts_the_same_through_the_product_layout_as_through_pair_codes(seed):
+    """score_all takes the product-layout counts (shared with the null) where the grid is dense
+    enough; the pair-code scan is the other way. Same integers: the official bits agree."""
+    from harness.metrics import _counted_scan, _scan, pair_counts_for
+
+    rng = np.random.default_rng(seed)
+    grid = product_grid(3, 2, 2) if seed % 2 else product_grid(2, 3, 2, 2)
+    if seed >= 4:   # incomplete and with a duplicated configuration
+        grid = grid.take(np.r_[np.arange(1, grid.n_models), 3])
+    n = grid.n_models
+    gap = rng.integers(0, 5, n) / 10 + rng.choice([0.0, 1e-12], n)
+    measure = rng.integers(0, 4, n).astype(float) if seed % 3 else rng.normal(size=n)
+    counts = pair_counts_for(measure, gap, grid)
+    assert counts is not None
+    valid = grid.problem() is None
+    got_pairs, got_robust = _counted_scan(measure, grid, counts, official=valid)
+    want_pairs, want_robust = _scan(measure, gap, grid, official=valid, robust=True)
+    assert list(got_pairs) == list(want_pairs)
+    assert all(got_pairs[k] == want_pairs[k] or (math.isnan(got_pairs[k]) and math.isnan(want_pairs[k]))
+               for k in want_pairs)
+    assert list(got_robust.by_set) == list(want_robust.by_set)
+    for key, value in want_robust.by_set.items():
+        assert got_robust.by_set[key] == pytest.approx(value, rel=1e-12, nan_ok=True)
+
+
+def test_a_grid_too_sparse_for_the_product_layout_gets_a_null_of_psi_only():
+    rng = np.random.default_rng(8)
+    i = np.arange(40)
+    grid = Grid.from_levels(np.stack([i // 2, i, np.zeros(40, int)], axis=1))   # 800 slots for 40 models
+    null = permutation_null(rng.normal(size=40), rng.normal(size=40), grid, n_permutations=19)
+    assert set(null.summaries) == {"psi"}

@@ -32,10 +32,13 @@ from typing import Any
 
 import numpy as np
 
-from harness.metrics import Grid, Metrics, _check_inputs, configurations, one_out_pairs, round_gaps, score_all
+from harness.metrics import (Grid, Metrics, _check_inputs, _sign, configurations, one_out_pairs, round_gaps,
+                             score_all)
 
 #: Rows of the sign-product matrix formed at once (rows × models float32).
-_ROWS_PER_BLOCK = 1 << 9
+_ROWS_PER_BLOCK = 1 << 8
+#: Pairs × resamples of Ψ's groups handled at once.
+_PSI_PAIRS_PER_BLOCK = 1 << 22
 #: Above this many ordered pairs × resamples, τ's resamples use the linear approximation.
 _EXACT_TAU_PAIRS = 2e9
 #: Ordered pairs × resamples allowed when the seeds are resampled (each resample is a full scoring).
@@ -129,11 +132,11 @@ def _weighted_tau_b(m: np.ndarray, g: np.ndarray, w: np.ndarray, *, linear: bool
     rowsum = np.zeros(n)
     for r0 in range(0, n, _ROWS_PER_BLOCK):
         rows = slice(r0, min(n, r0 + _ROWS_PER_BLOCK))
-        signs = (np.sign(m[rows, None] - m[None, :]) * np.sign(g[rows, None] - g[None, :])).astype(np.float32)
+        signs = _sign(m[rows, None], m[None, :]) * _sign(g[rows, None], g[None, :])
         if linear:
-            rowsum[rows] = signs.sum(axis=1, dtype=np.float64)
+            rowsum[rows] = signs.sum(axis=1, dtype=np.int64)
         else:
-            s += np.einsum("bi,bi->b", w32[:, rows], w32 @ signs.T, dtype=np.float64)
+            s += np.einsum("bi,bi->b", w32[:, rows], w32 @ signs.T.astype(np.float32), dtype=np.float64)
     s = rowsum.sum() / 2 + (w - 1) @ rowsum if linear else s / 2   # each unordered pair counted twice
     n0 = n * (n - 1) / 2
     tie_m, tie_g = _weighted_ties(m, w), _weighted_ties(g, w)
@@ -167,9 +170,15 @@ def _weighted_psi(m: np.ndarray, g: np.ndarray, grid: Grid, w: np.ndarray) -> np
     n_groups = pairs.group_offsets[-1]
     if not n_groups or not len(pairs.i):
         return np.full(batch, math.nan)
-    prod = np.sign(m[pairs.i] - m[pairs.j]) * np.sign(g[pairs.i] - g[pairs.j])
-    both = w[:, pairs.i] * w[:, pairs.j]
-    sums, norm = pairs.group_sums(both * prod), pairs.group_sums(both)
+    prod = (np.sign(m[pairs.i] - m[pairs.j]) * np.sign(g[pairs.i] - g[pairs.j])).astype(np.float32)
+    step = max(1, _PSI_PAIRS_PER_BLOCK // len(pairs.i))
+    sums, norm = np.zeros((batch, n_groups)), np.zeros((batch, n_groups))
+    for b0 in range(0, batch, step):   # blocks of resamples bound the memory (small integers: float32 is exact)
+        w32 = w[b0:b0 + step].astype(np.float32)
+        both = w32[:, pairs.i] * w32[:, pairs.j]
+        norm[b0:b0 + step] = pairs.group_sums(both)
+        both *= prod
+        sums[b0:b0 + step] = pairs.group_sums(both)
     with np.errstate(divide="ignore", invalid="ignore"):
         tau = np.where(norm > 0, sums / norm, np.nan)
     per_k = []

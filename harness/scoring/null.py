@@ -36,7 +36,9 @@ directly.
 from __future__ import annotations
 
 import math
+import os
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable, ContextManager, Iterable, Sequence
@@ -45,7 +47,7 @@ import numpy as np
 
 from harness.metrics import (Grid, Metrics, _check_inputs, _keys_collide, _official_bins, _robust_bins,
                              one_out_pairs, round_gaps, score_all)
-from harness.scoring.pairs import PairCounts, Subset, subsets, swap
+from harness.scoring.pairs import PairCounts, Subset, make_layout, subsets
 
 #: The headline metrics that get a null, in the order they are reported.
 NULL_METRICS = ("official", "robust_cmi", "kendall_tau", "psi")
@@ -57,6 +59,10 @@ _PAIR_BUDGET = 2.5e8
 _TOLERANCE = 1e-9
 #: One-sided 95% point of the standard normal.
 _Z95 = 1.6448536269514722
+#: A grid whose product of levels exceeds this many slots per model gets a null of Ψ only.
+_MAX_SLOTS_PER_MODEL = 16
+#: Threads counting permutations at once (numpy releases the GIL in its loops).
+_MAX_WORKERS = 2
 #: Ordered pairs × permutations per batch (a batch is one step of the progress bar).
 _BATCH_PAIRS = 1 << 24
 
@@ -133,8 +139,8 @@ def summarize(observed: float, null: np.ndarray) -> NullSummary:
 
 
 def permutation_null(measure: Any, gap: Any, grid: Grid, *, n_permutations: int | None = None,
-                     seed: int = 0, observed: Metrics | None = None,
-                     progress: Progress | None = None) -> TaskNull:
+                     seed: int = 0, observed: Metrics | None = None, progress: Progress | None = None,
+                     pair_counts: PairCounts | None = None) -> TaskNull:
     """The permutation null of the official score, robust CMI headline, Kendall's τ and Ψ.
 
     ``n_permutations`` defaults to `auto_permutations`; ``seed`` seeds
@@ -142,6 +148,8 @@ def permutation_null(measure: Any, gap: Any, grid: Grid, *, n_permutations: int 
     recomputing the observed values. ``progress`` wraps the list of batch
     sizes (``click.progressbar`` fits). The official score gets a null only
     where it is defined and the 2020 scorer's bins are the grid's cells.
+    ``pair_counts`` (`harness.metrics.pair_counts_for`'s) shares the gap side's counts
+    with `score_all`.
 
     A measure equal to the gap on a 3 x 3 x 3 grid: none of 99 permutations does as
     well, so p = 1 / 100, the smallest p-value 99 permutations can give:
@@ -157,19 +165,33 @@ def permutation_null(measure: Any, gap: Any, grid: Grid, *, n_permutations: int 
     n_perm = auto_permutations(n) if n_permutations is None else n_permutations
     if n_perm < 1:
         raise ValueError(f"n_permutations must be >= 1. Received: {n_perm}")
-    observed = observed if observed is not None else score_all(m, g, grid)
+    observed = observed if observed is not None else score_all(m, g, grid, pair_counts=pair_counts)
     rng = np.random.default_rng(seed)
-    engine = _NullEngine(m, g, grid, official=observed.official is not None and _official_fast(grid))
+    engine = _NullEngine(m, g, grid, official=observed.official is not None and _official_fast(grid),
+                         pair_counts=pair_counts)
     per_batch = max(1, min(n_perm, _BATCH_PAIRS // max(1, n * n)))
     batches = [min(per_batch, n_perm - b) for b in range(0, n_perm, per_batch)]
+    drawn = [rng.permuted(np.tile(m, (size, 1)), axis=1) for size in batches]
     collected: dict[str, list[np.ndarray]] = {}
-    with (progress or nullcontext)(batches) as items:
-        for size in items:
-            perms = rng.permuted(np.tile(m, (size, 1)), axis=1)
-            for key, values in engine.batch(perms).items():
+    with (progress or nullcontext)(batches) as items, ThreadPoolExecutor(_workers(len(batches))) as pool:
+        pending: list[Any] = []
+        for b, _ in enumerate(items):
+            if b == 0:   # alone first: it fills the engine's caches, which the threads then share
+                result = engine.batch(drawn[0])
+                # numpy's loops release the GIL, so the threads count batches on every core
+                pending = [pool.submit(engine.batch, perms) for perms in drawn[1:]]
+            else:
+                result = pending[b - 1].result()
+            for key, values in result.items():
                 collected.setdefault(key, []).append(values)
     samples = {key: np.concatenate(parts) for key, parts in collected.items()}
     return _summaries(observed, samples, engine, n_perm, seed, m, g)
+
+
+def _workers(n_batches: int) -> int:
+    """Threads for the batches after the first (which runs alone, filling the engine's caches)."""
+    return max(1, min(_MAX_WORKERS, os.cpu_count() or 1, n_batches - 1))
+
 
 
 def _official_fast(grid: Grid) -> bool:
@@ -234,59 +256,54 @@ def _tau_normal(tau: float, m: np.ndarray, g: np.ndarray) -> NullSummary:
 class _NullEngine:
     """Everything that stays fixed across permutations, and the metrics of a batch of them."""
 
-    def __init__(self, m: np.ndarray, g: np.ndarray, grid: Grid, *, official: bool) -> None:
+    def __init__(self, m: np.ndarray, g: np.ndarray, grid: Grid, *, official: bool,
+                 pair_counts: PairCounts | None = None) -> None:
         self.names = grid.names
         self.official = official
         k = grid.n_hparams
-        self.wants: list[Subset] = subsets(k, min(2, k))
-        self.counts = PairCounts(grid.levels, g, round_gaps(g), self.wants,
-                                 measure_ties=len(np.unique(m)) < len(m))
-        self.fixed = self.counts.fixed()
-        self.psi = _PsiPairs(grid, round_gaps(g))
         rounded = round_gaps(g)
+        wants = subsets(k, min(2, k))
+        sparse = make_layout(grid.levels, wants).n_slots > _MAX_SLOTS_PER_MODEL * max(len(m), 64)
+        self.counts = pair_counts if pair_counts is not None or sparse else \
+            PairCounts(grid.levels, g, rounded, wants, measure_ties=len(np.unique(m)) < len(m))
+        self.official = official and self.counts is not None
+        self.wants = wants
+        self.psi = _PsiPairs(grid, rounded)
         t = np.unique(m, return_counts=True)[1].astype(np.float64)
         u = np.unique(rounded, return_counts=True)[1].astype(np.float64)
         n0 = len(m) * (len(m) - 1) / 2
         self.tau_denom = math.sqrt(max(0.0, (n0 - np.sum(t * (t - 1)) / 2) * (n0 - np.sum(u * (u - 1)) / 2)))
 
     def batch(self, perms: np.ndarray) -> dict[str, np.ndarray]:
-        counts = self.counts.count(perms)
-        d1 = counts["gt"]
-        d2 = counts["lt"] if "lt" in counts else {u: self.fixed["lt"][u][None] - swap(d1[u]) for u in self.wants}
-        out: dict[str, np.ndarray] = {}
-        out["robust_cmi"] = self._robust(d1, d2)
+        if self.counts is None:   # a grid too sparse for the product layout: Ψ only
+            return self.psi.batch(perms)
+        tables = self.counts.tables(perms, official=self.official)
+        out: dict[str, np.ndarray] = {"robust_cmi": self._robust(tables["robust"])}
         u0 = self.wants[0]
-        s = (d1[u0].reshape(len(perms), -1).sum(axis=1) - d2[u0].reshape(len(perms), -1).sum(axis=1))
+        d1, d2 = tables["d1"][u0], tables["d2"][u0]
+        s = d1.reshape(len(perms), -1).sum(axis=1) - d2.reshape(len(perms), -1).sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             out["kendall_tau"] = s / self.tau_denom if self.tau_denom > 0 else np.full(len(perms), math.nan)
         if self.official:
-            out.update(self._official(d1, d2, counts["eq"], counts["split"]))
+            out.update(self._official(tables["official"]))
         out.update(self.psi.batch(perms))
         return out
 
-    def _robust(self, d1: dict[Subset, np.ndarray], d2: dict[Subset, np.ndarray]) -> np.ndarray:
+    def _robust(self, tables: dict[Subset, np.ndarray]) -> np.ndarray:
         best = None
-        for u in self.wants:
-            b = len(d1[u])
-            table = np.stack([swap(d1[u]), d2[u], swap(d2[u]), d1[u]], axis=-1).reshape(-1, 4)
-            info, entropy = _robust_bins(table)
+        for table in tables.values():
+            b = len(table)
+            info, entropy = _robust_bins(table.reshape(-1, 4))
             info, entropy = info.reshape(b, -1).sum(axis=1), entropy.reshape(b, -1).sum(axis=1)
             with np.errstate(divide="ignore", invalid="ignore"):
                 value = np.where(entropy > 0, np.clip(info / entropy, 0.0, 1.0), np.nan)
             best = value if best is None else np.fmin(best, value)
         return best
 
-    def _official(self, d1: dict[Subset, np.ndarray], d2: dict[Subset, np.ndarray],
-                  eq: dict[Subset, np.ndarray], split: dict[Subset, np.ndarray]) -> dict[str, np.ndarray]:
+    def _official(self, tables: dict[Subset, np.ndarray]) -> dict[str, np.ndarray]:
         """score(a, b) per ordered pair and their minimum, folded as the 2020 scorer did."""
         scores: dict[tuple[int, int], np.ndarray] = {}
-        for u in self.wants:
-            gq = d1[u] + split[u]
-            q1 = d1[u] + d2[u] + eq[u]
-            g1 = self.fixed["gt_raw"][u][None]
-            total = self.fixed["all"][u][None]
-            table = np.stack([total - g1 - q1 + gq, q1 - gq, g1 - gq, gq], axis=-1)   # types 2G + Q
-            a, b = u
+        for (a, b), table in tables.items():
             for pair, axes in (((a, b), (0, 1, 3, 2, 4, 5)), ((b, a), (0, 2, 4, 1, 3, 5))):
                 ordered = np.transpose(table, axes)
                 batch = len(ordered)

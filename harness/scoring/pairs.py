@@ -130,15 +130,40 @@ class PairCounts:
         self.measure_ties = measure_ties
         self._masks: dict[str, np.ndarray] = {}
         self._bins_cache = None
+        self._fixed: dict[str, dict[Subset, np.ndarray]] | None = None
         self.sparse = self._tied_pairs(len(gap) ** 2 * _SPARSE_SHARE)
         self.dense_fields = ["gt"] + (["lt"] if measure_ties else []) + \
             ([] if self.sparse is not None else ["eq", "split"])
 
     # ------------------------------------------------------------ fixed
 
+    def tables(self, measures: np.ndarray, *, official: bool = True) -> dict[str, dict[Subset, np.ndarray]]:
+        """Count tables per subset ``U`` for a batch of measures, ``(batch, *i-levels, *j-levels, 4)``
+        by pair type ``2G + Q``: ``robust`` over the pairs untied in rounded gap and in measure,
+        ``official`` over every ordered pair (self-pairs included) with the raw gaps, as the
+        2020 scorer counted; also ``d1`` and ``d2`` themselves."""
+        fixed = self.fixed()
+        c = self.count(measures)
+        d1 = c["gt"]
+        d2 = c["lt"] if "lt" in c else {u: fixed["lt"][u][None] - swap(d1[u]) for u in self.wants}
+        out = {"d1": d1, "d2": d2,
+               "robust": {u: np.stack([swap(d1[u]), d2[u], swap(d2[u]), d1[u]], axis=-1) for u in self.wants}}
+        if official:
+            out["official"] = {}
+            for u in self.wants:
+                gq, q1 = d1[u] + c["split"][u], d1[u] + d2[u] + c["eq"][u]
+                g1, total = fixed["gt_raw"][u][None], fixed["all"][u][None]
+                out["official"][u] = np.stack([total - g1 - q1 + gq, q1 - gq, g1 - gq, gq], axis=-1)
+        return out
+
     def fixed(self) -> dict[str, dict[Subset, np.ndarray]]:
         """Gap-only counts per subset: ``all`` ordered pairs of present models (self-pairs
         included), ``gt`` (rounded ``ĝ_i > ĝ_j``), ``lt`` and ``gt_raw`` (raw ``g_i > g_j``)."""
+        if self._fixed is None:
+            self._fixed = self._compute_fixed()
+        return self._fixed
+
+    def _compute_fixed(self) -> dict[str, dict[Subset, np.ndarray]]:
         ones = np.ones((1, len(self.layout.slot)))
         gt = self._dense(np.zeros((1, self.layout.n_slots)), ["gt"], compare=False)["gt"]
         split = (self._sparse_counts(np.zeros((1, self.layout.n_slots)), always=True)["split"]
