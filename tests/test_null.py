@@ -188,6 +188,6 @@ def test_score_all_counts_the_same_through_the_product_layout_as_through_pair_co
 def test_a_grid_too_sparse_for_the_product_layout_gets_a_null_of_psi_only():
     rng = np.random.default_rng(8)
     i = np.arange(40)
-    grid = Grid.from_levels(np.stack([i // 2, i, np.zeros(40, int)], axis=1))   # 800 slots for 40 models
+    grid = Grid.from_levels(np.stack([i // 2, i, (i // 2) % 7], axis=1))   # 5,600 slots for 40 models
     null = permutation_null(rng.normal(size=40), rng.normal(size=40), grid, n_permutations=19)
     assert set(null.summaries) == {"psi"}
