@@ -243,7 +243,7 @@ class PairCounts:
                 rows = slice(r0, min(ns, r0 + rows_per_block))
                 q = part[:, rows, None] > part[:, None, :] if compare else None
                 for f in fields:
-                    mask = self._mask(f, rows, cache=compare)
+                    mask = self._mask(f, rows, cache=True)
                     x = (q & mask) if compare else np.broadcast_to(mask, (len(part),) + mask.shape)
                     x0, x1 = (r0 // per_outer, (r0 + x.shape[1]) // per_outer) if lay.dims else (0, 1)
                     for u, table in self._marginals(x, x1 - x0).items():
@@ -277,9 +277,11 @@ class PairCounts:
             if set(u) == set(hs):
                 out[u] = _canonical(t, labels, u)
         for h, served in _plan(hs, wants):
-            axes = tuple(1 + labels.index((side, h)) for side in ("i", "j"))
-            reduced_bound = bound * t.shape[axes[0]] * t.shape[axes[1]]
-            reduced = t.sum(axis=axes, dtype=_holding(reduced_bound))
+            ai, aj = (1 + labels.index((side, h)) for side in ("i", "j"))
+            reduced_bound = bound * t.shape[ai] * t.shape[aj]
+            kind = _holding(reduced_bound)
+            # the row side first (long contiguous runs), then the column side on 1/V of the data
+            reduced = t.sum(axis=ai, dtype=kind).sum(axis=aj - 1, dtype=kind)
             rest = [lab for lab in labels if lab[1] != h]
             self._nested(reduced, rest, tuple(c for c in hs if c != h), served, out, reduced_bound)
 
