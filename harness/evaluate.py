@@ -432,10 +432,10 @@ def format_table(report: ScoreReport) -> str:
 
 
 def format_p(value: float | None) -> str:
-    """A p-value as the tables show it: 3 significant digits, ``-`` for none."""
+    """A p-value as the tables show it: 3 significant digits, ``<0.0001`` below that, ``-`` for none."""
     if value is None or math.isnan(value):
         return "-"
-    return f"{value:.3g}"
+    return "<0.0001" if value < 1e-4 else f"{value:.3g}"
 
 
 def _with_interval(value: float | None, interval: Interval | None) -> str:
