@@ -353,10 +353,13 @@ def _echo_leaderboard(board) -> None:
     from harness.leaderboard import LEADERBOARD_CSV, LEADERBOARD_MD
     from harness.report import REPORT_HTML
 
-    click.echo(f"{'rank':>4}  {'submission':<28} {'official':>9}  status")
+    from harness.evaluate import format_p
+
+    click.echo(f"{'rank':>4}  {'submission':<28} {'official':>9} {'p':>7}  status")
     for e in board.entries:
         official = "-" if e.overall_official is None else f"{e.overall_official:.4f}"
-        click.echo(f"{e.rank if e.rank is not None else '-':>4}  {e.name:<28} {official:>9}  {e.status}")
+        click.echo(f"{e.rank if e.rank is not None else '-':>4}  {e.name:<28} {official:>9} "
+                   f"{format_p(e.overall_p_value):>7}  {e.status}")
     out = board.out_dir
     click.echo(f"wrote {out / LEADERBOARD_CSV}, {out / LEADERBOARD_MD}, {out / REPORT_HTML}")
 
