@@ -581,9 +581,7 @@ def _counted_scan(m: np.ndarray, grid: Grid, counts: "PairCounts", *,
                   official: bool) -> tuple[dict[tuple[str, str], float], RobustCMI]:
     """Official score(a, b) and robust CMI from `PairCounts`' tables (same integers as `_scan`'s,
     the official arithmetic in the same order, so the same bits)."""
-    from harness.scoring.pairs import swap
-
-    tables = counts.tables(m[None, :])
+    tables = counts.tables(m[None, :], official=official)
     sums = _RobustSums()
     k = grid.n_hparams
     for u, table in tables["robust"].items():
