@@ -346,6 +346,14 @@ def official_pair_scores(measure: Any, gap: Any, grid: Grid) -> dict[tuple[str, 
     the results are bit-identical to it.
 
     Raises `InvalidGrid` unless the grid is complete with each combination once.
+
+    A measure equal to the gap on a 2 x 2 x 2 grid with distinct gaps: in every bin
+    Q = G, so I_b = H_b up to the 1e-12 inside the entropy's logarithm:
+
+    >>> grid = Grid.from_levels([[a, b, c] for a in range(2) for b in range(2) for c in range(2)])
+    >>> gap = np.arange(8) / 10
+    >>> round(official_pair_scores(gap, gap, grid)["h0", "h1"], 9)
+    1.0
     """
     m, g = _check_inputs(measure, gap, grid)
     grid.check_complete()
@@ -372,6 +380,13 @@ def official_score(measure: Any, gap: Any, grid: Grid) -> float:
 
     Reference: Jiang et al., arXiv:2012.07976; the competition's
     ``scoring_program/mutual_information.py``.
+
+    Two hyperparameters, one model per combination: each of the 16 bins holds one
+    pair, so I = 0 and H = -log2(1 + 1e-12) in every bin, and the score is (-)0:
+
+    >>> grid = Grid.from_levels([[0, 0], [0, 1], [1, 0], [1, 1]], names=["A", "B"])
+    >>> official_score([1.0, 2.0, 4.0, 3.0], [0.1, 0.2, 0.3, 0.4], grid) == 0
+    True
     """
     return _fold_min(official_pair_scores(measure, gap, grid).values())
 
@@ -397,6 +412,14 @@ def robust_cmi(measure: Any, gap: Any, grid: Grid) -> RobustCMI:
     hyperparameters of the normalized conditional mutual information). Defined on
     incomplete grids. Unchanged by any strictly monotone transform of the
     measure, including negation.
+
+    Four models, gaps 0.1 .. 0.4, the measure swapping the last two: with no
+    conditioning, of the 6 unordered pairs 5 are concordant and 1 discordant, so the
+    table of (G, Q) over the 12 ordered pairs is symmetric, I = 1 - h(1/6), H(G) = 1:
+
+    >>> grid = Grid.from_levels([[0, 0], [0, 1], [1, 0], [1, 1]], names=["A", "B"])
+    >>> round(robust_cmi([1.0, 2.0, 4.0, 3.0], [0.1, 0.2, 0.3, 0.4], grid).by_set[()], 6)
+    0.349978
     """
     m, g = _check_inputs(measure, gap, grid)
     _, robust = _scan(m, g, grid, official=False, robust=True)
