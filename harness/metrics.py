@@ -395,7 +395,8 @@ def robust_cmi(measure: Any, gap: Any, grid: Grid) -> RobustCMI:
     """Conditional mutual information between the orders of measure and gap, done properly.
 
     Over ordered pairs of *distinct* models ``(i, j)`` with ``g_i != g_j`` and
-    ``m_i != m_j`` (pairs tied in either are excluded), ``G = [g_i > g_j]``,
+    ``m_i != m_j`` (pairs tied in either are excluded;
+    gaps compared after `round_gaps`), ``G = [g_i > g_j]``,
     ``Q = [m_i > m_j]``. For a conditioning set ``S`` of hyperparameters, the
     bin of a pair is ``U = (θ_S(i), θ_S(j))``; each unordered pair is counted
     once in each orientation, which gives the same value as counting it once
