@@ -62,6 +62,8 @@ class TaskScore:
     metrics are over the ``n_scored`` models with a finite prediction, None
     when fewer than two have one; nan inside them means undefined (see
     `harness.metrics`). ``flags`` are one-line problems naming the file.
+    ``ci`` holds the valid intervals (`harness.scoring.intervals`), ``null`` the
+    permutation null (`harness.scoring.null`; None with ``--permutations 0``).
     """
 
     task: str
