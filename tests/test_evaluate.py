@@ -270,3 +270,23 @@ def test_the_console_script_reports_errors_without_traceback(toy_data, tmp_path)
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr == f"error: {tmp_path / 'nowhere'}: not a directory\n"
+
+
+def test_permutations_zero_writes_no_null_and_a_count_sets_its_resolution(toy_data, gaps, tmp_path):
+    write_predict(tmp_path / "pred", "toy_data", {i: g for i, g in gaps.items()})
+    assert pgdl("evaluate", tmp_path / "pred", "--reference", toy_data, "--out", tmp_path / "none",
+                "--permutations", "0", "--bootstrap", "0") == 0
+    scores = json.loads((tmp_path / "none" / "scores.json").read_text())
+    assert scores["tasks"]["toy_data"]["null"] is None and scores["null_overall"]["official"] is None
+    assert pgdl("evaluate", tmp_path / "pred", "--reference", toy_data, "--out", tmp_path / "few",
+                "--permutations", "19", "--bootstrap", "0") == 0
+    null = json.loads((tmp_path / "few" / "scores.json").read_text())["tasks"]["toy_data"]["null"]
+    assert null["n_permutations"] == 19 and null["official"]["p_value"] == 0.05   # 1 / (19 + 1)
+
+
+def test_a_negative_permutation_count_is_one_line_of_error(toy_data, tmp_path, capsys):
+    write_predict(tmp_path / "pred", "toy_data", {})
+    code = pgdl("evaluate", tmp_path / "pred", "--reference", toy_data, "--out", tmp_path / "out",
+                "--permutations", "-1")
+    assert code == 2
+    assert "-1" in capsys.readouterr().err and not (tmp_path / "out").exists()
