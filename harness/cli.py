@@ -103,7 +103,18 @@ _SEEDING = click.option("--seeding", type=click.Choice(["model", "kit"]), defaul
 _BOOTSTRAP = click.option("--bootstrap", default=200, show_default=True, type=click.IntRange(min=0),
                           help="Bootstrap resamples per task for the confidence intervals (0: none).")
 _SEED = click.option("--seed", default=0, show_default=True, type=int,
-                      help="Seed of the bootstrap (and of the --limit subset).")
+                      help="Seed of the bootstrap, of the permutation null (each task its own stream) "
+                           "and of the --limit subset.")
+_PERMUTATIONS = click.option("--permutations", default=None, type=click.IntRange(min=0), show_default="auto",
+                             help="Permutations of each task's null, for the p-values (0: none; auto: 999 up "
+                                  "to ~500 models, fewer above, 19 at 10,000).")
+
+
+def _null_progress(task: str):
+    """The progress bar of a task's permutation null (shown only for tasks that take a while)."""
+    def wrap(batches):
+        return click.progressbar(batches, label=f"null of {task}", file=sys.stderr)
+    return wrap
 _TASKS = click.option("--task", "tasks", multiple=True, metavar="NAME",
                       help="Only this task (repeatable); the overall score is over these.")
 
@@ -333,9 +344,10 @@ def check(submission: Path, data: Path | None, time_per_model: float, memory_mb:
                    "value. The robust metrics are defined on it; the official score needs the complete grid.")
 @_BOOTSTRAP
 @_SEED
+@_PERMUTATIONS
 @_run_options
 def score(submission: Path, data: Path | None, out: Path | None, limit: int | None, bootstrap: int, seed: int,
-          **options) -> None:
+          permutations: int | None, **options) -> None:
     """Run SUBMISSION on a zoo, then score its predictions (predict + evaluate).
 
     Writes predictions, run.jsonl, logs/, scores.json, scores.txt and
@@ -350,6 +362,7 @@ def score(submission: Path, data: Path | None, out: Path | None, limit: int | No
       pgdl score sample_submissions/sum_of_squared_weights
       pgdl score my_measure --task animal_mnist_mlp --limit 8 --out results/quick
     """
+    from harness.evaluate import SCORE_FILES
     from harness.score import score_submission
     from harness.submission import default_name
 
@@ -357,7 +370,8 @@ def score(submission: Path, data: Path | None, out: Path | None, limit: int | No
     data = _data_or_zoo(data)
     out = out or Path("results") / default_name(submission)
     result = _interruptible(out, lambda: score_submission(
-        submission, data, out, _run_config(**options), limit=limit, bootstrap=bootstrap, seed=seed))
+        submission, data, out, _run_config(**options), limit=limit, bootstrap=bootstrap, seed=seed,
+        permutations=permutations, null_progress=_null_progress))
     _echo_run_summary(result.run)
     _show_report(result.report, out, footer=_written(out, result.run, started, *SCORE_FILES))
 
@@ -391,9 +405,10 @@ def predict(submission: Path, data: Path | None, out: Path, **options) -> None:
 @_TASKS
 @_BOOTSTRAP
 @_SEED
+@_PERMUTATIONS
 @_hidden_alias("--reference", "data", click.Path(path_type=Path))
 def evaluate(pred_dir: Path, data: Path | None, out_dir: Path, tasks: tuple[str, ...], bootstrap: int,
-             seed: int) -> None:
+             seed: int, permutations: int | None) -> None:
     """Score PRED_DIR/<task>.predict files against reference data (the original scoring program).
 
     Never imports TensorFlow. Exit status: 0 when every task was scored, 1
@@ -411,7 +426,8 @@ def evaluate(pred_dir: Path, data: Path | None, out_dir: Path, tasks: tuple[str,
         return click.progressbar(items, label="scoring", file=sys.stderr, item_show_func=lambda t: t)
 
     report = evaluate_dir(pred_dir, _data_or_zoo(data), out_dir, tasks=list(tasks) or None, bootstrap=bootstrap,
-                          seed=seed, progress=progress)
+                          seed=seed, permutations=permutations, progress=progress,
+                          null_progress=_null_progress)
     _show_report(report, out_dir)
 
 
@@ -522,10 +538,13 @@ def _echo_leaderboard(board) -> None:
     from harness.leaderboard import LEADERBOARD_CSV, LEADERBOARD_MD
     from harness.report import REPORT_HTML
 
-    click.echo(f"{'rank':>4}  {'submission':<28} {'official':>9}  status")
+    from harness.evaluate import format_p
+
+    click.echo(f"{'rank':>4}  {'submission':<28} {'official':>9} {'p':>7}  status")
     for e in board.entries:
         official = "-" if e.overall_official is None else f"{e.overall_official:.4f}"
-        click.echo(f"{e.rank if e.rank is not None else '-':>4}  {e.name:<28} {official:>9}  {e.status}")
+        click.echo(f"{e.rank if e.rank is not None else '-':>4}  {e.name:<28} {official:>9} "
+                   f"{format_p(e.overall_p_value):>7}  {e.status}")
     out = board.out_dir
     click.echo(f"wrote {out / LEADERBOARD_CSV}, {out / LEADERBOARD_MD}, {out / REPORT_HTML}")
 
@@ -534,9 +553,10 @@ def _echo_leaderboard(board) -> None:
 @click.argument("submissions", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_data_option()
 @_scoring_options
+@_PERMUTATIONS
 @_run_options
 def leaderboard(submissions: tuple[Path, ...], data: Path | None, out: Path, rerun: bool, bootstrap: int,
-                seed: int, **options) -> None:
+                seed: int, permutations: int | None, **options) -> None:
     """Score every SUBMISSION (folders or .zip files), rank them, and write a report.
 
     Each submission's results go to OUT/<name>/ (named from its metadata
@@ -553,7 +573,7 @@ def leaderboard(submissions: tuple[Path, ...], data: Path | None, out: Path, rer
     from harness.leaderboard import run_leaderboard
 
     board = run_leaderboard(list(submissions), _data_or_zoo(data), out, _run_config(**options), rerun=rerun,
-                            bootstrap=bootstrap, seed=seed, log=lambda line: click.echo(line, err=True),
+                            bootstrap=bootstrap, seed=seed, permutations=permutations, log=lambda line: click.echo(line, err=True),
                             progress=_report_progress)
     _echo_leaderboard(board)
 

@@ -41,10 +41,12 @@ from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, Mappi
 import numpy as np
 
 from harness.errors import HarnessError, ParameterError
-from harness.metrics import (GranulatedKendall, Grid, Interval, RobustCMI, SignError,
-                             bootstrap_ci, score_all)
+from harness.metrics import GranulatedKendall, Grid, RobustCMI, SignError, pair_counts_for, score_all
 from harness.provenance import environment
 from harness.records import PREDICT_SUFFIX, RUN_LOG, RunRecord, atomic_write_text, prepare_out_dir, read_run_log
+from harness.scoring.intervals import Interval, resampled_intervals
+from harness.scoring.null import NULL_METRICS, NullSummary, Progress as NullProgress, TaskNull, \
+    auto_permutations, overall_official_null, permutation_null, task_seed
 from harness.tables import MODELS_CSV, ModelRow, model_rows, models_csv, rows_frame
 from harness.task import MODEL_CONFIGS, Reference, Task, bare_model_id, find_tasks, natural_key, read_json
 
@@ -57,6 +59,8 @@ SCORES_TXT = "scores.txt"
 SCORE_FILES = (SCORES_JSON, SCORES_TXT, MODELS_CSV)
 #: Why a task scored on a subset of its models (``limit``) has no official score; not a flag.
 SUBSET_REASON = "a subset of the grid (limit): the official score needs the complete grid"
+#: A null over more ordered pairs × permutations than this shows a progress bar (about a second).
+_SLOW_NULL_PAIRS = 5e8
 #: Shown for the ids of failed models, at most this many.
 _MAX_IDS_SHOWN = 5
 
@@ -72,6 +76,8 @@ class TaskScore:
     metrics are over the ``n_scored`` models with a finite prediction, None
     when fewer than two have one; nan inside them means undefined (see
     `harness.metrics`). ``flags`` are one-line problems naming the file.
+    ``ci`` holds the valid intervals (`harness.scoring.intervals`), ``null`` the
+    permutation null (`harness.scoring.null`; None with ``--permutations 0``).
     """
 
     task: str
@@ -86,6 +92,7 @@ class TaskScore:
     sign_error: SignError | None = None
     ci: dict[str, Interval] = field(default_factory=dict)
     flags: tuple[str, ...] = ()
+    null: TaskNull | None = None
 
     @property
     def n_missing(self) -> int:
@@ -116,10 +123,16 @@ class TaskScore:
                 **_summary(sign.overall),
                 "per_hparam": {k: _summary(v) for k, v in sign.per_hparam.items()}},
             "ci": {k: {"low": _num(v.low), "high": _num(v.high), "confidence": v.confidence,
-                       "n_resamples": v.n_resamples, "n_defined": v.n_defined}
+                       "n_resamples": v.n_resamples, "n_defined": v.n_defined, "resampled": v.method}
                    for k, v in self.ci.items()},
+            "null": None if self.null is None else _null_dict(self.null),
             "flags": list(self.flags),
         }
+
+    def p_value(self, metric: str) -> float | None:
+        """The null's p-value of ``metric`` (one of `NULL_METRICS`), None where there is none."""
+        summary = self.null.summaries.get(metric) if self.null is not None else None
+        return None if summary is None else _num(summary.p_value)
 
 
 @dataclass(frozen=True)
@@ -134,6 +147,7 @@ class ScoreReport:
     warnings: tuple[str, ...] = ()
     bootstrap: int = 200
     seed: int = 0
+    permutations: int | None = None
     #: One row per model of every task (`harness.tables.ModelRow`): ``models.csv``, `to_frame`.
     models: tuple[ModelRow, ...] = ()
     #: Lines about the run as a whole (a ``limit``, say): printed as notes, kept in ``scores.json``.
@@ -143,6 +157,13 @@ class ScoreReport:
     @property
     def overall_official(self) -> float:
         return 100.0 * float(np.mean([t.official_or_zero for t in self.tasks])) if self.tasks else 0.0
+
+    @property
+    def overall_null(self) -> NullSummary | None:
+        """The null of `overall_official`, tasks permuted independently (None without any task's)."""
+        samples = [t.null.samples.get("official") if t.null is not None and t.official is not None else None
+                   for t in self.tasks]
+        return overall_official_null(self.overall_official, samples)
 
     @property
     def problems(self) -> list[str]:
@@ -168,14 +189,23 @@ class ScoreReport:
             "n_scored": sum(t.n_scored for t in self.tasks),
             "n_missing": sum(t.n_missing for t in self.tasks),
             "tasks": {t.task: t.to_dict() for t in self.tasks},
+            "null_overall": {"official": _summary_dict(self.overall_null)},
             "problems": self.problems,
             "warnings": list(self.warnings),
             "notes": list(self.notes),
             "environment": self.environment,
-            "bootstrap": {"n_resamples": self.bootstrap, "seed": self.seed,
-                          "metrics": ["robust_cmi", "kendall_tau", "psi"],
-                          "note": "percentile bootstrap over models; the official score is not "
-                                  "bootstrapped (a resample is not a complete grid)"},
+            "null_method": {
+                "n_permutations": "auto" if self.permutations is None else self.permutations, "seed": self.seed,
+                "p_value": "(1 + #{null >= observed}) / (n_permutations + 1), one-sided: larger is better for "
+                           "every metric (for tau and Psi, a measure that grows with the gap)",
+                "null": "the measure's values permuted across each task's models; the overall official score "
+                        "permutes every task independently"},
+            "intervals": {
+                "n_resamples": self.bootstrap, "seed": self.seed,
+                "note": "percentile intervals, widened to contain the estimate: tau and Psi from models "
+                        "resampled; with replicate seeds, seeds resampled within each configuration (then the "
+                        "official score too); never for robust CMI, nor for the official score from "
+                        "resampled models"},
         }
 
     def to_json(self) -> str:
@@ -244,7 +274,9 @@ def _as_number(value: Any) -> float:
 
 def evaluate_predictions(predictions: Mapping[str, Mapping[str, Any]], reference_root: Path | str,
                          *, tasks: Sequence[str] | None = None, models: Mapping[str, Sequence[str]] | None = None,
-                         bootstrap: int = 200, seed: int = 0, progress: Progress | None = None) -> ScoreReport:
+                         bootstrap: int = 200, seed: int = 0, permutations: int | None = None,
+                         progress: Progress | None = None,
+                         null_progress: Callable[[str], NullProgress | None] | None = None) -> ScoreReport:
     """Score ``predictions`` (task -> {bare model id -> value}) against every task under ``reference_root``.
 
     ``reference_root`` is anything `harness.task.find_tasks` accepts that holds
@@ -254,15 +286,18 @@ def evaluate_predictions(predictions: Mapping[str, Mapping[str, Any]], reference
     `harness.subset.covering_subset`: such a task gets no official score,
     and is not flagged for it). A task missing from ``predictions`` is scored
     as having no predictions (flagged); values that are not finite numbers
-    mark failed models. ``bootstrap`` resamples per task (0: no intervals),
-    seeded with ``seed``. ``progress`` wraps the task list for display, as a
-    context manager (``click.progressbar`` fits).
+    mark failed models. ``bootstrap`` resamples per task (0: no intervals) and
+    ``permutations`` of the null (None: automatic; 0: none), seeded with
+    ``seed``. ``progress`` wraps the task list for display, as a context
+    manager (``click.progressbar`` fits); ``null_progress(task)`` gives the
+    wrapper of a task's null batches (or None).
     """
     chosen = reference_tasks(reference_root, tasks)
     known = {t.name for t in find_tasks(reference_root)}
     warnings = _ignored(set(predictions) - known, lambda name: f"predictions for task {name}")
     return _evaluate(predictions, {t.name: t.read_reference() for t in chosen}, models, None, warnings, {},
-                     bootstrap=bootstrap, seed=seed, progress=progress)
+                     bootstrap=bootstrap, seed=seed, permutations=permutations, progress=progress,
+                     null_progress=null_progress)
 
 
 def evaluate_dir(pred_dir: str | Path, reference_root: str | Path, out_dir: str | Path, *,
@@ -343,12 +378,16 @@ def _ignored(names: Iterable[str], label: Callable[[str], str]) -> tuple[str, ..
 
 def score_task(name: str, reference: Reference, predictions: Mapping[str, Any] | None, *,
                bootstrap: int = 200, seed: int = 0, source: str | None = None,
-               subset: bool = False) -> TaskScore:
+               subset: bool = False, permutations: int | None = None,
+               null_progress: NullProgress | None = None) -> TaskScore:
     """Every metric of one task; ``predictions`` None means the task has none.
 
     ``source`` names the predictions in flags (the ``.predict`` path).
     ``subset``: ``reference`` holds a chosen subset of the task's models, so
     an incomplete grid means no official score but is not flagged.
+    ``permutations``: of the null (None: `harness.scoring.null.auto_permutations`; 0: no
+    null); ``bootstrap``: resamples of the intervals (0: none); both seeded from ``seed``
+    and the task's name. ``null_progress`` wraps the null's batches.
     Raises `HarnessError` for ids that are not in ``reference``.
     """
     source = source or f"predictions for task {name}"
@@ -379,17 +418,28 @@ def score_task(name: str, reference: Reference, predictions: Mapping[str, Any] |
                          "fewer than two models scored", flags=tuple(flags))
     rows = np.flatnonzero(ok)
     sub = grid.take(rows)
-    metrics = score_all(measure[rows], gap[rows], sub)
+    counts = pair_counts_for(measure[rows], gap[rows], sub) if permutations != 0 else None
+    metrics = score_all(measure[rows], gap[rows], sub, pair_counts=counts)
     if invalid or failed or subset_reason:
         official, reason = None, invalid or subset_reason or f"{len(failed)} model(s) without a finite prediction"
     else:
         official, reason = _finite_official(metrics.official)
         if reason:
             flags.append(f"{reference.path or name}: {reason}; official score 0")
-    ci = bootstrap_ci(measure[rows], gap[rows], sub, n_resamples=bootstrap, seed=seed) if bootstrap else {}
+    stream = task_seed(seed, name)
+    ci = resampled_intervals(measure[rows], gap[rows], sub, n_resamples=bootstrap, seed=stream,
+                             observed=metrics) if bootstrap else {}
+    if official is None:
+        ci.pop("official", None)
+    null = None
+    if permutations != 0:
+        count = auto_permutations(len(rows)) if permutations is None else permutations
+        slow = count * len(rows) ** 2 > _SLOW_NULL_PAIRS
+        null = permutation_null(measure[rows], gap[rows], sub, n_permutations=count, seed=stream,
+                                observed=metrics, progress=null_progress if slow else None, pair_counts=counts)
     return TaskScore(name, len(ids), len(rows), official, reason,
                      metrics.official_pairs, metrics.robust, metrics.kendall_tau,
-                     metrics.granulated, metrics.sign_error, ci, tuple(flags))
+                     metrics.granulated, metrics.sign_error, ci, tuple(flags), null)
 
 
 def _finite_official(value: float) -> tuple[float | None, str | None]:
@@ -405,9 +455,14 @@ def _finite_official(value: float) -> tuple[float | None, str | None]:
 def _evaluate(predictions: Mapping[str, Mapping[str, Any]], references: Mapping[str, Reference],
               models: Mapping[str, Sequence[str]] | None, sources: Mapping[str, str] | None,
               warnings: tuple[str, ...], run_records: Mapping[tuple[str, str], RunRecord], *,
-              bootstrap: int = 200, seed: int = 0, progress: Progress | None = None) -> ScoreReport:
+              bootstrap: int = 200, seed: int = 0, permutations: int | None = None,
+              progress: Progress | None = None,
+              null_progress: Callable[[str], NullProgress | None] | None = None) -> ScoreReport:
     if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0:
         raise ParameterError("bootstrap", "must be a whole number >= 0", bootstrap)
+    if permutations is not None and (isinstance(permutations, bool) or not isinstance(permutations, int)
+                                     or permutations < 0):
+        raise ParameterError("permutations", "must be a whole number >= 0 or None", permutations)
     label = (lambda name: sources[name]) if sources else (lambda name: f"predictions for task {name}")
     chosen = {name: subset_reference(ref, (models or {}).get(name, ref.ids)) for name, ref in references.items()}
     values = {}
@@ -421,9 +476,11 @@ def _evaluate(predictions: Mapping[str, Mapping[str, Any]], references: Mapping[
         for name in items:
             subset = len(chosen[name].records) < len(references[name].records)
             scores.append(score_task(name, chosen[name], values.get(name), bootstrap=bootstrap, seed=seed,
-                                     source=label(name), subset=subset))
+                                     source=label(name), subset=subset, permutations=permutations,
+                                     null_progress=null_progress(name) if null_progress else None))
             rows.extend(model_rows(name, chosen[name], values.get(name, {}), run_records))
-    return ScoreReport(tuple(scores), warnings, bootstrap, seed, tuple(rows), _subset_notes(references, chosen))
+    return ScoreReport(tuple(scores), warnings, bootstrap, seed, permutations=permutations, models=tuple(rows),
+                       notes=_subset_notes(references, chosen))
 
 
 def _subset_notes(references: Mapping[str, Reference], chosen: Mapping[str, Reference]) -> tuple[str, ...]:
@@ -478,30 +535,52 @@ def scores_txt(report: ScoreReport) -> str:
 
 
 def format_table(report: ScoreReport) -> str:
-    """A readable table: one row per task, then the overall official score."""
-    header = ("task", "models", "official", "robust CMI [95% CI]", "tau", "Psi", "sign err")
+    """A readable table: one row per task (each headline with its null p-value, τ and Ψ with
+    their intervals), then the overall official score with its null."""
+    header = ("task", "models", "official", "p", "robust CMI", "p", "tau [95% CI]", "p", "Psi [95% CI]", "p",
+              "sign err")
     rows = [header]
     for t in report.tasks:
-        ci = t.ci.get("robust_cmi")
-        robust = "-" if t.robust is None else format_score(t.robust.headline)
-        if ci is not None and t.robust is not None:
-            robust += f" [{format_score(ci.low)}, {format_score(ci.high)}]"
+        psi = None if t.granulated is None else t.granulated.psi
         rows.append((t.task, f"{t.n_scored}/{t.n_models}",
                      format_score(t.official) + ("" if t.official is not None or t.official_reason == SUBSET_REASON
                                                  else " (0)"),
-                     robust, format_score(t.kendall_tau),
-                     "-" if t.granulated is None else format_score(t.granulated.psi),
+                     format_p(t.p_value("official")),
+                     "-" if t.robust is None else format_score(t.robust.headline), format_p(t.p_value("robust_cmi")),
+                     _with_interval(t.kendall_tau, t.ci.get("kendall_tau")), format_p(t.p_value("kendall_tau")),
+                     _with_interval(psi, t.ci.get("psi")), format_p(t.p_value("psi")),
                      "-" if t.sign_error is None else format_score(t.sign_error.overall.mean)))
     widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
     lines = ["  ".join(cell.ljust(w) if c == 0 else cell.rjust(w)
                        for c, (cell, w) in enumerate(zip(row, widths))).rstrip() for row in rows]
     lines.insert(1, "-" * len(lines[0]))
+    null = report.overall_null
+    against = "" if null is None else \
+        f"; null mean {null.mean:.4f}, 95th percentile {null.q95:.4f}, p = {format_p(null.p_value)}"
     if report.tasks and all(t.official_reason == SUBSET_REASON for t in report.tasks):
         lines.append("overall official score: - (a subset of each grid; the official score needs the complete grid)")
     else:
         lines.append(f"overall official score: {report.overall_official:.4f} (100 x mean over "
-                     f"{len(report.tasks)} task{'s' if len(report.tasks) != 1 else ''})")
+                     f"{len(report.tasks)} task{'s' if len(report.tasks) != 1 else ''}{against})")
+    if any(t.null is not None for t in report.tasks):
+        counts = sorted({t.null.n_permutations for t in report.tasks if t.null is not None})
+        lines.append(f"p: one-sided permutation p-value ({', '.join(map(str, counts))} permutations; "
+                     f"the smallest possible is 1/(N+1)); larger is better for every score")
     return "\n".join(lines)
+
+
+def format_p(value: float | None) -> str:
+    """A p-value as the tables show it: 3 significant digits, ``<0.0001`` below that, ``-`` for none."""
+    if value is None or math.isnan(value):
+        return "-"
+    return "<0.0001" if value < 1e-4 else f"{value:.3g}"
+
+
+def _with_interval(value: float | None, interval: Interval | None) -> str:
+    text = format_score(value)
+    if interval is not None and value is not None:
+        text += f" [{format_score(interval.low)}, {format_score(interval.high)}]"
+    return text
 
 
 def format_score(value: float | None) -> str:
@@ -517,4 +596,23 @@ def _num(value: float | None) -> float | None:
 
 
 def _summary(s: Any) -> dict[str, Any]:
-    return {"mean": _num(s.mean), "worst": _num(s.worst), "n_pairs": s.n_pairs}
+    return {"mean": _num(s.mean), "worst_environment": _num(s.worst_environment),
+            "worst_group": _num(s.worst_group), "n_pairs": s.n_pairs, "n_environments": s.n_environments}
+
+
+def _summary_dict(summary: NullSummary | None) -> dict[str, float | None] | None:
+    if summary is None:
+        return None
+    return {"mean": _num(summary.mean), "q95": _num(summary.q95), "p_value": _num(summary.p_value)}
+
+
+def _null_dict(null: TaskNull) -> dict[str, Any]:
+    """``tasks.<task>.null`` of ``scores.json``: per metric mean, q95, p-value (None where the
+    metric has no null), the permutations, the seed, and the 95th percentiles for the plots."""
+    out: dict[str, Any] = {metric: _summary_dict(null.summaries.get(metric)) for metric in NULL_METRICS}
+    out["n_permutations"] = null.n_permutations
+    out["seed"] = null.seed
+    out["methods"] = dict(null.methods)
+    out["official_pairs_q95"] = [{"hparams": list(pair), "q95": _num(v)} for pair, v in null.official_pairs_q95.items()]
+    out["psi_per_hparam_q95"] = {k: _num(v) for k, v in null.psi_per_hparam_q95.items()}
+    return out

@@ -35,7 +35,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -112,6 +112,9 @@ class TaskResult:
     """One task's scores, as ``scores.json`` holds them (None where undefined).
 
     ``sign_error_per_hparam`` maps each hyperparameter to its (mean, worst group).
+    ``p_values`` and ``null_q95`` hold the permutation null of each headline metric
+    (`harness.scoring.null.NULL_METRICS`); ``official_pairs_q95`` and
+    ``psi_per_hparam_q95`` the null's 95th percentiles of score(a, b) and ψ_k.
     """
 
     task: str
@@ -126,6 +129,10 @@ class TaskResult:
     psi_per_hparam: dict[str, float | None]
     sign_error: float | None
     sign_error_per_hparam: dict[str, tuple[float | None, float | None]]
+    p_values: dict[str, float | None] = field(default_factory=dict)
+    null_q95: dict[str, float | None] = field(default_factory=dict)
+    official_pairs_q95: dict[tuple[str, str], float | None] = field(default_factory=dict)
+    psi_per_hparam_q95: dict[str, float | None] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, task: str, raw: Mapping[str, Any]) -> "TaskResult":
@@ -133,12 +140,17 @@ class TaskResult:
         robust = raw.get("robust_cmi") or {}
         gran = raw.get("granulated_kendall") or {}
         sign = raw.get("sign_error") or {}
+        null = raw.get("null") or {}
+        metrics = [k for k, v in null.items() if isinstance(v, dict) and "p_value" in v]
         return cls(task, int(raw["n_models"]), int(raw["n_scored"]), raw.get("official"),
                    raw.get("official_reason"),
                    {tuple(p["hparams"]): p["score"] for p in raw.get("official_pairs", [])},
                    robust.get("headline"), raw.get("kendall_tau"), gran.get("psi"),
                    dict(gran.get("per_hparam", {})), sign.get("mean"),
-                   {k: (v.get("mean"), v.get("worst")) for k, v in sign.get("per_hparam", {}).items()})
+                   {k: (v.get("mean"), v.get("worst_group")) for k, v in sign.get("per_hparam", {}).items()},
+                   {k: null[k]["p_value"] for k in metrics}, {k: null[k]["q95"] for k in metrics},
+                   {tuple(p["hparams"]): p["q95"] for p in null.get("official_pairs_q95", [])},
+                   dict(null.get("psi_per_hparam_q95", {})))
 
 
 @dataclass(frozen=True)
@@ -154,6 +166,7 @@ class Entry:
     out_dir: Path
     error: str | None = None
     overall_official: float | None = None
+    overall_p_value: float | None = None
     tasks: tuple[TaskResult, ...] = ()
     records: tuple[RunRecord, ...] = ()
     flags: tuple[str, ...] = ()
@@ -290,13 +303,14 @@ def reference_data(tasks: Sequence[Task]) -> dict[str, Reference]:
 
 
 def score_results(result_dir: str | Path, references: Mapping[str, Reference], *, bootstrap: int = 200,
-                  seed: int = 0) -> ScoreReport:
+                  seed: int = 0, permutations: int | None = None) -> ScoreReport:
     """Score ``result_dir/<task>.predict`` for the tasks of ``references``; write its ``scores.json``.
 
     `harness.evaluate.evaluate_dir` restricted to the given tasks (a
     leaderboard may run a subset of a root's tasks), reusing references read once.
     """
-    return evaluate_references(result_dir, references, result_dir, bootstrap=bootstrap, seed=seed)
+    return evaluate_references(result_dir, references, result_dir, bootstrap=bootstrap, seed=seed,
+                               permutations=permutations)
 
 
 def load_entry(name: str, source: str | Path, result_dir: str | Path, provenance: Provenance | None = None,
@@ -308,13 +322,14 @@ def load_entry(name: str, source: str | Path, result_dir: str | Path, provenance
         raw = json.loads(path.read_text())
         tasks = tuple(TaskResult.from_dict(t, v) for t, v in raw["tasks"].items())
         overall = float(raw["overall_official"])
+        overall_p = ((raw.get("null_overall") or {}).get("official") or {}).get("p_value")
         flags = tuple(raw.get("problems", ()))
     except FileNotFoundError:
         raise HarnessError(f"{path}: not found (the submission was not scored)") from None
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise HarnessError(f"{path}: not a scores file ({exc!r})") from None
-    return Entry(name, str(source), result_dir, None, overall, tasks, _records(result_dir), flags, provenance,
-                 reused)
+    return Entry(name, str(source), result_dir, None, overall, overall_p, tasks, _records(result_dir), flags,
+                 provenance, reused)
 
 
 def rank_entries(entries: Iterable[Entry]) -> tuple[Entry, ...]:
@@ -335,7 +350,8 @@ def rank_entries(entries: Iterable[Entry]) -> tuple[Entry, ...]:
 
 def run_leaderboard(submissions: Sequence[str | Path], data_root: str | Path, out_dir: str | Path,
                     config: RunConfig = RunConfig(), *, rerun: bool = False, bootstrap: int = 200,
-                    seed: int = 0, log: Log | None = None, progress: Any = None) -> Leaderboard:
+                    seed: int = 0, permutations: int | None = None, log: Log | None = None,
+                    progress: Any = None) -> Leaderboard:
     """Run and score every submission on the tasks under ``data_root``; rank them; write ``out_dir``.
 
     Raises `HarnessError` only for problems that concern every submission (no
@@ -351,7 +367,7 @@ def run_leaderboard(submissions: Sequence[str | Path], data_root: str | Path, ou
     def produce(path: Path, dest: Path, reused: bool) -> None:
         if not reused:
             run_submission(path, data_root, dest, config)
-        score_results(dest, references, bootstrap=bootstrap, seed=seed)
+        score_results(dest, references, bootstrap=bootstrap, seed=seed, permutations=permutations)
 
     return build_leaderboard(submissions, tasks, references, out_dir, config, produce, seed=seed,
                              isolation="bubblewrap" if config.sandbox else "none", rerun=rerun, log=log,
@@ -469,7 +485,7 @@ def summary_table(board: Leaderboard, *, full: bool) -> tuple[list[str], list[li
     (the CSV); otherwise checksums shortened to 12 hex digits and the limits
     in one column (Markdown and HTML).
     """
-    header = ["rank", "submission", "official", "robust CMI", "Kendall tau", "Psi", "sign-error",
+    header = ["rank", "submission", "official", "p official", "robust CMI", "Kendall tau", "Psi", "sign-error",
               "models ok"] + [f"official {t}" for t in board.tasks] + ["status"]
     if full:
         header += ["harness version", "data sha256", "reference sha256", "submission sha256", "seed",
@@ -481,7 +497,7 @@ def summary_table(board: Leaderboard, *, full: bool) -> tuple[list[str], list[li
         by_task = {t.task: t for t in e.tasks}
         total = sum(t.n_models for t in e.tasks)
         row: list[Any] = [e.rank if e.rank is not None else "-", e.name, _round(e.overall_official),
-                          _round(e.mean("robust_cmi")), _round(e.mean("kendall_tau")), _round(e.mean("psi")),
+                          _p(e.overall_p_value), _round(e.mean("robust_cmi")), _round(e.mean("kendall_tau")), _round(e.mean("psi")),
                           _round(e.mean("sign_error")),
                           f"{sum(t.n_scored for t in e.tasks)}/{total}" if e.tasks else "-"]
         row += [_round(by_task[t].official if by_task[t].official is not None else 0.0)
@@ -498,6 +514,11 @@ def summary_table(board: Leaderboard, *, full: bool) -> tuple[list[str], list[li
                      p.limits] if p else ["-"] * 5)
         rows.append(row)
     return header, rows
+
+
+def _p(value: float | None) -> float | str:
+    """A p-value for the tables: 3 significant digits, ``-`` for none."""
+    return "-" if value is None or not math.isfinite(value) else float(f"{value:.3g}")
 
 
 def _round(value: float | None) -> float | str:
@@ -524,7 +545,9 @@ def leaderboard_markdown(board: Leaderboard) -> str:
     parts = ["# PGDL leaderboard", "",
              f"Tasks: {', '.join(board.tasks)}; input data sha256 `{board.data_sha256}`; "
              f"pgdl-harness {__version__}. Ranked by the official score (100 x the mean over tasks "
-             "of the 2020 conditional mutual information); full provenance in `leaderboard.csv`.", "",
+             "of the 2020 conditional mutual information); `p official` is its one-sided permutation "
+             "p-value (the measure's values permuted across each task's models): the chance that an "
+             "uninformative measure scores at least as well. Full provenance in `leaderboard.csv`.", "",
              line(header), line(["---"] * len(header))]
     parts += [line(r) for r in rows]
     return "\n".join(parts) + "\n"

@@ -14,8 +14,11 @@ uses the models' hyperparameters (a `Grid`) to condition or to group.
   Generalization Measures and Where to Find Them", ICLR 2020, arXiv:1912.02178.
 * `sign_error` — Dziugaite et al., "In Search of Robust Measures of
   Generalization", NeurIPS 2020, arXiv:2010.11924.
-* `bootstrap_ci` — percentile bootstrap intervals for the robust metrics.
-* `score_all` — all of the above but the bootstrap, sharing the pair counts.
+* `score_all` — all of the above, sharing the pair counts.
+
+Nulls and intervals are in `harness.scoring`. Ties: every metric that counts or
+excludes ties compares gaps after `round_gaps` (1e-9); the official score keeps the
+2020 scorer's raw float comparisons.
 
 Pure numpy: no TensorFlow and no scipy (``scipy.stats`` alone takes over a
 second to import, and scoring must start in well under one). Pairs are counted
@@ -32,9 +35,12 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from harness.scoring.pairs import PairCounts
 
 #: Ordered pairs materialized at once (their int64 bin codes take 8 bytes each);
 #: small enough for the codes to stay in cache between the passes over them.
@@ -274,11 +280,20 @@ class GranulatedKendall:
 
 @dataclass(frozen=True)
 class SignErrorSummary:
-    """Sign-error over a set of pairs: the mean, the worst group's mean, the number of pairs."""
+    """Sign-error over the pairs of models that differ in one hyperparameter (see `sign_error`).
+
+    ``mean`` over every such pair; ``worst_environment`` the largest expected
+    error of an environment (a pair of configurations) with at least
+    ``min_samples`` seed pairs, nan when none has that many (one seed per
+    configuration); ``worst_group`` the largest mean error of a group of models
+    sharing every other hyperparameter (the form that needs no seeds).
+    """
 
     mean: float
-    worst: float
+    worst_environment: float
+    worst_group: float
     n_pairs: int
+    n_environments: int
 
 
 @dataclass(frozen=True)
@@ -287,21 +302,6 @@ class SignError:
 
     overall: SignErrorSummary
     per_hparam: dict[str, SignErrorSummary]
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A percentile bootstrap confidence interval.
-
-    ``n_defined`` counts the resamples where the statistic was defined (the
-    percentiles are over those); ``low`` and ``high`` are nan when none was.
-    """
-
-    low: float
-    high: float
-    confidence: float
-    n_resamples: int
-    n_defined: int
 
 
 @dataclass(frozen=True)
@@ -346,6 +346,14 @@ def official_pair_scores(measure: Any, gap: Any, grid: Grid) -> dict[tuple[str, 
     the results are bit-identical to it.
 
     Raises `InvalidGrid` unless the grid is complete with each combination once.
+
+    A measure equal to the gap on a 2 x 2 x 2 grid with distinct gaps: in every bin
+    Q = G, so I_b = H_b up to the 1e-12 inside the entropy's logarithm:
+
+    >>> grid = Grid.from_levels([[a, b, c] for a in range(2) for b in range(2) for c in range(2)])
+    >>> gap = np.arange(8) / 10
+    >>> round(official_pair_scores(gap, gap, grid)["h0", "h1"], 9)
+    1.0
     """
     m, g = _check_inputs(measure, gap, grid)
     grid.check_complete()
@@ -372,6 +380,13 @@ def official_score(measure: Any, gap: Any, grid: Grid) -> float:
 
     Reference: Jiang et al., arXiv:2012.07976; the competition's
     ``scoring_program/mutual_information.py``.
+
+    Two hyperparameters, one model per combination: each of the 16 bins holds one
+    pair, so I = 0 and H = -log2(1 + 1e-12) in every bin, and the score is (-)0:
+
+    >>> grid = Grid.from_levels([[0, 0], [0, 1], [1, 0], [1, 1]], names=["A", "B"])
+    >>> official_score([1.0, 2.0, 4.0, 3.0], [0.1, 0.2, 0.3, 0.4], grid) == 0
+    True
     """
     return _fold_min(official_pair_scores(measure, gap, grid).values())
 
@@ -380,7 +395,8 @@ def robust_cmi(measure: Any, gap: Any, grid: Grid) -> RobustCMI:
     """Conditional mutual information between the orders of measure and gap, done properly.
 
     Over ordered pairs of *distinct* models ``(i, j)`` with ``g_i != g_j`` and
-    ``m_i != m_j`` (pairs tied in either are excluded), ``G = [g_i > g_j]``,
+    ``m_i != m_j`` (pairs tied in either are excluded;
+    gaps compared after `round_gaps`), ``G = [g_i > g_j]``,
     ``Q = [m_i > m_j]``. For a conditioning set ``S`` of hyperparameters, the
     bin of a pair is ``U = (θ_S(i), θ_S(j))``; each unordered pair is counted
     once in each orientation, which gives the same value as counting it once
@@ -397,6 +413,14 @@ def robust_cmi(measure: Any, gap: Any, grid: Grid) -> RobustCMI:
     hyperparameters of the normalized conditional mutual information). Defined on
     incomplete grids. Unchanged by any strictly monotone transform of the
     measure, including negation.
+
+    Four models, gaps 0.1 .. 0.4, the measure swapping the last two: with no
+    conditioning, of the 6 unordered pairs 5 are concordant and 1 discordant, so the
+    table of (G, Q) over the 12 ordered pairs is symmetric, I = 1 - h(1/6), H(G) = 1:
+
+    >>> grid = Grid.from_levels([[0, 0], [0, 1], [1, 0], [1, 1]], names=["A", "B"])
+    >>> round(robust_cmi([1.0, 2.0, 4.0, 3.0], [0.1, 0.2, 0.3, 0.4], grid).by_set[()], 6)
+    0.349978
     """
     m, g = _check_inputs(measure, gap, grid)
     _, robust = _scan(m, g, grid, official=False, robust=True)
@@ -411,121 +435,307 @@ def kendall_tau(measure: Any, gap: Any) -> float:
         τ_b = sum sign(m_i - m_j) sign(g_i - g_j) / sqrt((n0 - t_m)(n0 - t_g))
 
     where ``t_m`` and ``t_g`` count the pairs tied in measure and in gap
-    (the same as ``scipy.stats.kendalltau``'s default variant ``'b'``). nan when
-    either variable is constant. Kendall, "The treatment of ties in ranking
-    problems", Biometrika 1945.
+    (the same as ``scipy.stats.kendalltau``'s default variant ``'b'``), gaps
+    compared after `round_gaps`. nan when either variable is constant. Kendall,
+    "The treatment of ties in ranking problems", Biometrika 1945.
+
+    Three models, one pair tied in the measure: S = (+1) + (+1) + 0 = 2,
+    τ_b = 2 / sqrt((3 - 1)(3 - 0)):
+
+    >>> round(kendall_tau([1.0, 2.0, 2.0], [0.1, 0.2, 0.3]), 6)
+    0.816497
     """
     m, g = _as_vectors(measure, gap)
+    g = round_gaps(g)
     stats = _group_pair_stats(m, g, np.zeros(len(m), dtype=np.intp), None)
     return float(_tau_b(stats)[0]) if len(m) else math.nan
 
 
 def granulated_kendall(measure: Any, gap: Any, grid: Grid) -> GranulatedKendall:
-    """Granulated Kendall's coefficient Ψ (Jiang et al., ICLR 2020, arXiv:1912.02178).
+    """Granulated Kendall's coefficient Ψ, exactly as Jiang et al. define it (ICLR 2020, eq. 3-4).
 
     For hyperparameter ``k``, the models are grouped by the values of every
-    *other* hyperparameter; each group varies only in ``k``. With τ_b within
-    each group (`kendall_tau`), skipping groups of fewer than two models or
-    with τ undefined::
+    *other* hyperparameter, so that each group ``T`` differs only in ``k``. Within
+    a group, Kendall's τ with ties counting 0 (gaps compared after `round_gaps`)::
 
-        ψ_k = mean over groups of τ_b          Ψ = mean over k of ψ_k
+        τ(T) = Σ_{i≠j in T} sign(m_i - m_j) sign(g_i - g_j) / (|T| (|T| - 1))
 
-    (hyperparameters with no defined ψ_k are left out of Ψ; nan if none).
+        ψ_k = mean of τ(T) over every group T of at least two models
+        Ψ   = mean of ψ_k over the hyperparameters k (those with such a group)
+
+    Hyperparameters named like a seed (`SEED_NAMES`) are replicate labels, not
+    interventions: they get no ψ and do not split groups. Jiang, Neyshabur,
+    Mobahi, Krishnan, Bengio, "Fantastic Generalization Measures and Where to
+    Find Them", ICLR 2020, arXiv:1912.02178.
+
+    Two hyperparameters A, B in {0, 1}, one model each. ψ_A: the groups B = 0
+    and B = 1 are both concordant (τ = 1); ψ_B: A = 0 concordant (1), A = 1
+    discordant (-1), so ψ_B = 0 and Ψ = 0.5:
+
+    >>> grid = Grid.from_levels([[0, 0], [0, 1], [1, 0], [1, 1]], names=["A", "B"])
+    >>> result = granulated_kendall([1.0, 2.0, 4.0, 3.0], [0.1, 0.2, 0.3, 0.4], grid)
+    >>> result.psi, result.per_hparam
+    (0.5, {'A': 1.0, 'B': 0.0})
     """
     m, g = _check_inputs(measure, gap, grid)
-    return _granulated(_one_out_stats(m, g, grid), grid.names)
+    return _granulated(one_out_pairs(grid), m, round_gaps(g))
 
 
-def _granulated(stats: list[dict[str, np.ndarray]], names: Sequence[str]) -> GranulatedKendall:
+def _granulated(pairs: "OneOutPairs", m: np.ndarray, g: np.ndarray) -> GranulatedKendall:
     per = {}
-    for name, groups in zip(names, stats):
-        taus = _tau_b(groups)
-        taus = taus[~np.isnan(taus)]
-        per[name] = float(taus.mean()) if taus.size else math.nan
+    for name, tau in zip(pairs.names, pairs.group_taus(m[None, :], g)):
+        tau = tau[0]
+        per[name] = float(tau.mean()) if tau.size else math.nan
     defined = [v for v in per.values() if not math.isnan(v)]
     return GranulatedKendall(float(np.mean(defined)) if defined else math.nan, per)
 
 
-def sign_error(measure: Any, gap: Any, grid: Grid) -> SignError:
-    """Sign-error of the measure on pairs of models that differ in exactly one hyperparameter.
+def sign_error(measure: Any, gap: Any, grid: Grid, *, min_samples: int = 4) -> SignError:
+    """Sign-error robustness (Dziugaite et al., NeurIPS 2020, arXiv:2010.11924, §3).
 
-    Dziugaite et al., NeurIPS 2020, arXiv:2010.11924: for such a pair ``(i, j)``::
+    An *environment* is a pair of configurations ``(c, c')`` that differ in exactly one
+    hyperparameter ``k`` (hyperparameters named like a seed, `SEED_NAMES`, are
+    replicate labels, not part of a configuration; so are repeated configurations).
+    For models ``i`` of ``c`` and ``j`` of ``c'`` (gaps compared after `round_gaps`)::
 
         err(i, j) = (1 - sign(m_i - m_j) sign(g_i - g_j)) / 2
 
-    (0 when measure and gap move the same way, 1 when opposite, 1/2 on a tie).
-    For hyperparameter ``k`` the pairs are those within a group of models
-    sharing every other hyperparameter's value (the group is the
-    "environment") whose ``k`` differs. Per ``k``: ``mean`` over all its pairs
-    and ``worst`` = the largest group mean; ``overall``: the mean over every
-    such pair and the worst group of any hyperparameter. 0 is perfect.
+    (0 when measure and gap move the same way, 1 when opposite, 1/2 on a tie). The
+    environment's error is the expected ``err`` over its seed pairs ``(i, j)``.
+    Per ``k``: ``mean`` over all its pairs, ``worst_environment`` the maximum over the
+    environments with at least ``min_samples`` seed pairs (the paper's robust
+    sign-error, a worst case over environments, kept to environments with enough
+    samples), and ``worst_group``, the maximum over groups of models sharing every
+    other hyperparameter of their mean error: with one seed per configuration every
+    environment has a single sample, so the group form is the one to read.
+    ``overall`` summarizes every k together. 0 is perfect.
+
+    Two hyperparameters A, B in {0, 1}, one model each: pairs differing only in B are
+    (00, 01), concordant, and (10, 11), discordant: mean 1/2, worst group (A = 1) 1;
+    no environment has 4 samples:
+
+    >>> grid = Grid.from_levels([[0, 0], [0, 1], [1, 0], [1, 1]], names=["A", "B"])
+    >>> b = sign_error([1.0, 2.0, 4.0, 3.0], [0.1, 0.2, 0.3, 0.4], grid).per_hparam["B"]
+    >>> b.mean, b.worst_group, b.worst_environment, b.n_pairs
+    (0.5, 1.0, nan, 2)
     """
     m, g = _check_inputs(measure, gap, grid)
-    return _sign_error(_one_out_stats(m, g, grid), grid.names)
+    if min_samples < 1:
+        raise ValueError(f"min_samples must be >= 1. Received: {min_samples}")
+    return _sign_error(one_out_pairs(grid), m, round_gaps(g), min_samples)
 
 
-def _sign_error(stats: list[dict[str, np.ndarray]], names: Sequence[str]) -> SignError:
+def _sign_error(pairs: "OneOutPairs", m: np.ndarray, g: np.ndarray, min_samples: int) -> SignError:
+    d = pairs.differs
+    i, j, hparam, group, environment = pairs.i[d], pairs.j[d], pairs.hparam[d], pairs.group[d], pairs.environment[d]
+    err = (1.0 - np.sign(m[i] - m[j]) * np.sign(g[i] - g[j])) / 2
     per = {}
-    for name, groups in zip(names, stats):
-        err, n = groups["err"], groups["n_diff"]
-        has = n > 0
-        per[name] = SignErrorSummary(float(err.sum() / n.sum()) if has.any() else math.nan,
-                                     float((err[has] / n[has]).max()) if has.any() else math.nan,
-                                     int(n.sum()))
-    total_n = sum(v.n_pairs for v in per.values())
-    total_err = sum(float(groups["err"].sum()) for groups in stats)
-    worst = [v.worst for v in per.values() if v.n_pairs]
-    overall = SignErrorSummary(total_err / total_n if total_n else math.nan,
-                               max(worst) if worst else math.nan, total_n)
+    for h, name in enumerate(pairs.names):
+        sel = hparam == h
+        per[name] = _sign_summary(err[sel], group[sel], environment[sel], min_samples)
+    overall = _sign_summary(err, group, environment, min_samples)
     return SignError(overall, per)
 
 
-def score_all(measure: Any, gap: Any, grid: Grid) -> Metrics:
-    """Every metric but the bootstrap, counting the pairs once for official and robust CMI.
+def _sign_summary(err: np.ndarray, group: np.ndarray, environment: np.ndarray,
+                  min_samples: int) -> SignErrorSummary:
+    if not err.size:
+        return SignErrorSummary(math.nan, math.nan, math.nan, 0, 0)
+    counts = np.unique(environment, return_counts=True)[1]
+    return SignErrorSummary(float(err.mean()), _worst(err, environment, min_samples), _worst(err, group, 1),
+                            int(err.size), int(np.sum(counts >= min_samples)))
+
+
+def _worst(err: np.ndarray, key: np.ndarray, min_samples: int) -> float:
+    """The largest mean of ``err`` over the values of ``key`` with at least ``min_samples`` entries."""
+    _, inverse = np.unique(key, return_inverse=True)
+    inverse = inverse.ravel()
+    counts = np.bincount(inverse)
+    sums = np.bincount(inverse, weights=err)
+    kept = counts >= min_samples
+    return float((sums[kept] / counts[kept]).max()) if kept.any() else math.nan
+
+
+def score_all(measure: Any, gap: Any, grid: Grid, *, pair_counts: "PairCounts | None" = None) -> Metrics:
+    """Every metric, counting the pairs once for official and robust CMI.
 
     The official score is None (with the reason) when the grid is invalid.
+    ``pair_counts`` (`pair_counts_for`'s, of this gap and grid) counts the pairs on the
+    product of the hyperparameter levels, the way the permutation null does, and can be
+    shared with it; by default it is made when the grid is dense enough for it.
     """
     m, g = _check_inputs(measure, gap, grid)
     reason = grid.problem()
-    pairs, robust = _scan(m, g, grid, official=reason is None, robust=True)
+    if pair_counts is None:
+        pair_counts = pair_counts_for(m, g, grid)
+    if pair_counts is not None and (reason is not None or _all_fast(grid)):
+        pairs, robust = _counted_scan(m, grid, pair_counts, official=reason is None)
+    else:
+        pairs, robust = _scan(m, g, grid, official=reason is None, robust=True)
     official = _fold_min(pairs.values()) if reason is None else None
-    groups = _one_out_stats(m, g, grid)
+    groups = one_out_pairs(grid)
+    rounded = round_gaps(g)
     return Metrics(official, reason, pairs, robust, kendall_tau(m, g),
-                   _granulated(groups, grid.names), _sign_error(groups, grid.names))
+                   _granulated(groups, m, rounded), _sign_error(groups, m, rounded, 4))
 
 
-def bootstrap_ci(measure: Any, gap: Any, grid: Grid, *, n_resamples: int = 200,
-                 confidence: float = 0.95, seed: int = 0) -> dict[str, Interval]:
-    """Percentile bootstrap intervals for the robust CMI headline, τ_b and Ψ.
+def pair_counts_for(measure: np.ndarray, gap: np.ndarray, grid: Grid) -> "PairCounts | None":
+    """`harness.scoring.pairs.PairCounts` of this gap and grid, for measures with the tie
+    pattern of ``measure`` (and its permutations); None when the grid is too sparse for it
+    (its product of levels more than twice the models)."""
+    from harness.scoring.pairs import PairCounts, make_layout, subsets
 
-    Each resample draws ``n`` models with replacement (``numpy.random.default_rng(seed)``)
-    and recomputes the statistics; the interval is the ``(1 - confidence)/2``
-    and ``(1 + confidence)/2`` percentiles of the defined values (Efron &
-    Tibshirani, "An Introduction to the Bootstrap", 1993, ch. 13). A drawn
-    model's copies are tied with each other, which robust CMI excludes and
-    τ_b and Ψ handle as ties. The official score is not bootstrapped: a
-    resample is not a complete grid, on which it is undefined.
+    k = grid.n_hparams
+    wants = subsets(k, min(2, k))
+    if make_layout(grid.levels, wants).n_slots > 2 * max(grid.n_models, 8):
+        return None
+    return PairCounts(grid.levels, gap, round_gaps(gap), wants,
+                      measure_ties=len(np.unique(measure)) < len(measure))
+
+
+def _all_fast(grid: Grid) -> bool:
+    """Whether every ordered pair's 2020 string keys are the grid's cells (no collision, no odd spelling)."""
+    k = grid.n_hparams
+    canonical = [grid._canonical(h) for h in range(k)]
+    return all(canonical) and not any(_keys_collide(grid.possible_values[a], grid.possible_values[b])
+                                      for a, b in itertools.permutations(range(k), 2))
+
+
+def _counted_scan(m: np.ndarray, grid: Grid, counts: "PairCounts", *,
+                  official: bool) -> tuple[dict[tuple[str, str], float], RobustCMI]:
+    """Official score(a, b) and robust CMI from `PairCounts`' tables (same integers as `_scan`'s,
+    the official arithmetic in the same order, so the same bits)."""
+    tables = counts.tables(m[None, :], official=official)
+    sums = _RobustSums()
+    k = grid.n_hparams
+    for u, table in tables["robust"].items():
+        t = table[0]
+        keys = [u] + [s for size in range(len(u) - 1, -1, -1) for s in itertools.combinations(u, size)]
+        for key in keys:
+            if key not in sums.keys:
+                drop = tuple(a for a, h in enumerate(u) if h not in key)
+                axes = drop + tuple(len(u) + a for a in drop)
+                sums.add(key, t.sum(axis=axes) if axes else t)
+    robust = _robust_result(grid, sums)
+    out: dict[tuple[str, str], float] = {}
+    if official and k >= 2:
+        by_pair = {}
+        for (a, b), table in tables["official"].items():
+            t = table[0]
+            by_pair[a, b] = np.transpose(t, (0, 2, 1, 3, 4))   # bins (a_i, a_j, b_i, b_j)
+            by_pair[b, a] = np.transpose(t, (1, 3, 0, 2, 4))   # bins (b_i, b_j, a_i, a_j)
+        for a, b in itertools.permutations(range(k), 2):
+            mi, h = _official_bins(by_pair[a, b])
+            out[grid.names[a], grid.names[b]] = _ratio_of_means(mi, h, mi.size)
+    return out, robust
+
+
+# ------------------------------------------------------------ seeds, groups, ties
+
+#: Hyperparameter names (lower case) that label replicate seeds rather than interventions.
+SEED_NAMES = frozenset({"seed", "random_seed", "rng_seed", "trial", "replicate"})
+#: Gaps are compared after rounding to this many decimals wherever ties count or are excluded.
+GAP_DECIMALS = 9
+
+
+def round_gaps(gap: Any) -> np.ndarray:
+    """Gaps rounded to 1e-9, so that float noise does not split ties.
+
+    ``0.8 - 0.7`` and ``1.0 - 0.9`` are both a gap of 0.1, but differ in the
+    last bits. Every metric that counts or excludes ties (robust CMI, τ, Ψ,
+    sign-error, their nulls) compares rounded gaps; the official score keeps
+    the 2020 scorer's raw comparisons, which are its specification.
+
+    >>> bool((0.8 - 0.7) == (1.0 - 0.9)), bool(np.equal(*round_gaps([0.8 - 0.7, 1.0 - 0.9])))
+    (False, True)
     """
-    m, g = _check_inputs(measure, gap, grid)
-    if n_resamples < 1 or not 0 < confidence < 1:
-        raise ValueError("n_resamples must be >= 1 and confidence in (0, 1)")
-    rng = np.random.default_rng(seed)
-    draws: dict[str, list[float]] = {"robust_cmi": [], "kendall_tau": [], "psi": []}
-    for _ in range(n_resamples):
-        rows = rng.integers(0, len(m), len(m))
-        sub = grid.take(rows)
-        _, robust = _scan(m[rows], g[rows], sub, official=False, robust=True)
-        draws["robust_cmi"].append(robust.headline)
-        draws["kendall_tau"].append(kendall_tau(m[rows], g[rows]))
-        draws["psi"].append(_granulated(_one_out_stats(m[rows], g[rows], sub), sub.names).psi)
-    tails = (100 * (1 - confidence) / 2, 100 * (1 + confidence) / 2)
-    out = {}
-    for key, values in draws.items():
-        v = np.asarray(values)
-        v = v[~np.isnan(v)]
-        low, high = np.percentile(v, tails) if v.size else (math.nan, math.nan)
-        out[key] = Interval(float(low), float(high), confidence, n_resamples, int(v.size))
-    return out
+    return np.round(np.asarray(gap, dtype=np.float64), GAP_DECIMALS)
+
+
+def seed_axes(grid: Grid) -> list[int]:
+    """Indices of the hyperparameters named like a seed (`SEED_NAMES`)."""
+    return [h for h, name in enumerate(grid.names) if name.lower() in SEED_NAMES]
+
+
+def configurations(grid: Grid) -> np.ndarray:
+    """Consecutive ids of the models' configurations: equal hyperparameters but seeds, equal ids."""
+    return _row_ids(np.delete(grid.levels, seed_axes(grid), axis=1))
+
+
+@dataclass(frozen=True)
+class OneOutPairs:
+    """The unordered pairs ``i < j`` of models that differ in exactly one hyperparameter
+    (seeds aside) or share their configuration within a group; per pair its ``hparam``
+    (the one that varies), its ``group`` (an id of the values of the other
+    hyperparameters) and its ``environment`` (an id of the pair of configurations).
+
+    ``groups`` lists, per hyperparameter, the sizes of its groups, for Ψ.
+    """
+
+    names: tuple[str, ...]
+    i: np.ndarray
+    j: np.ndarray
+    hparam: np.ndarray
+    group: np.ndarray
+    environment: np.ndarray
+    differs: np.ndarray        # the pair's configurations differ (not two seeds of one configuration)
+    group_sizes: tuple[np.ndarray, ...]
+    group_offsets: tuple[int, ...]
+
+    def group_sums(self, values: np.ndarray) -> np.ndarray:
+        """Per group, the sum over its pairs of ``values`` ``(batch, n_pairs)``: ``(batch, n_groups)``."""
+        out = np.zeros((len(values), self.group_offsets[-1]))
+        if len(self.group):
+            starts = np.flatnonzero(np.r_[True, self.group[1:] != self.group[:-1]])
+            out[:, self.group[starts]] = np.add.reduceat(values, starts, axis=1)
+        return out
+
+    def group_taus(self, measures: np.ndarray, g: np.ndarray) -> list[np.ndarray]:
+        """Per hyperparameter, Jiang et al.'s τ(T) of each group of >= 2 models, for a batch
+        ``(batch, n_models)`` of measures: arrays ``(batch, groups)``."""
+        sign_g = np.sign(g[self.i] - g[self.j])
+        sums = self.group_sums(np.sign(measures[:, self.i] - measures[:, self.j]) * sign_g)
+        out = []
+        for h, sizes in enumerate(self.group_sizes):
+            lo, hi = self.group_offsets[h], self.group_offsets[h + 1]
+            size = sizes.astype(np.float64)
+            keep = size >= 2
+            out.append(2 * sums[:, lo:hi][:, keep] / (size[keep] * (size[keep] - 1)))
+        return out
+
+
+def one_out_pairs(grid: Grid) -> OneOutPairs:
+    """`OneOutPairs` of a grid: for each non-seed hyperparameter ``h``, every pair within a
+    group of models that share every other non-seed hyperparameter."""
+    seeds = set(seed_axes(grid))
+    hs = [h for h in range(grid.n_hparams) if h not in seeds]
+    config = configurations(grid)
+    n_config = int(config.max()) + 1 if len(config) else 0
+    parts: dict[str, list[np.ndarray]] = {key: [] for key in ("i", "j", "hparam", "group")}
+    sizes, offsets = [], [0]
+    for h in hs:
+        drop = sorted(seeds | {h})
+        ids = _row_ids(np.delete(grid.levels, drop, axis=1))
+        size = np.bincount(ids) if len(ids) else np.zeros(0, dtype=np.intp)
+        order = np.argsort(ids, kind="stable")
+        starts = np.r_[0, np.cumsum(size)[:-1]].astype(np.intp)
+        for s in np.unique(size[size >= 2]):
+            members = order[starts[size == s][:, None] + np.arange(s)]
+            a, b = np.triu_indices(s, 1)
+            parts["i"].append(members[:, a].ravel())
+            parts["j"].append(members[:, b].ravel())
+            parts["group"].append(np.repeat(offsets[-1] + np.flatnonzero(size == s), len(a)))
+            parts["hparam"].append(np.full(members.shape[0] * len(a), len(sizes)))
+        sizes.append(size)
+        offsets.append(offsets[-1] + len(size))
+    arrays = {key: np.concatenate(v) if v else np.zeros(0, dtype=np.intp) for key, v in parts.items()}
+    by_group = np.argsort(arrays["group"], kind="stable")   # runs of one group, for np.add.reduceat
+    arrays = {key: v[by_group] for key, v in arrays.items()}
+    ci, cj = config[arrays["i"]], config[arrays["j"]]
+    environment = np.minimum(ci, cj) * max(n_config, 1) + np.maximum(ci, cj)
+    environment = environment * max(len(hs), 1) + arrays["hparam"]
+    return OneOutPairs(tuple(grid.names[h] for h in hs), arrays["i"], arrays["j"], arrays["hparam"],
+                       arrays["group"], environment, ci != cj, tuple(sizes), tuple(offsets))
 
 
 # ------------------------------------------------------------------ validation
@@ -561,14 +771,16 @@ def _check_inputs(measure: Any, gap: Any, grid: Grid) -> tuple[np.ndarray, np.nd
 class _PairTypes:
     """The type of every ordered pair of models ``(i, j)``, as a uint8.
 
-    ``type = 2 [g_i > g_j] + [m_i > m_j] + 4 [g_i = g_j or m_i = m_j]``: the low
-    two bits are the 2020 scorer's (G, Q); bit 2 marks the pairs robust CMI
-    excludes (ties, self-pairs among them). Kept whole up to
+    ``type = 2 [g_i > g_j] + [m_i > m_j] + 4 [ĝ_i = ĝ_j or m_i = m_j]``: the low
+    two bits are the 2020 scorer's (G, Q) on the raw gaps; bit 2 marks the pairs
+    robust CMI excludes (ties, self-pairs among them), with gaps ``ĝ`` compared
+    after `round_gaps` (for a pair untied after rounding, raw and rounded gaps
+    are in the same order, so the low bits serve both). Kept whole up to
     ``_TYPE_CACHE_PAIRS`` pairs, else computed per row chunk.
     """
 
     def __init__(self, measure: np.ndarray, gap: np.ndarray) -> None:
-        self.m, self.g = measure, gap
+        self.m, self.g, self.rounded = measure, gap, round_gaps(gap)
         n = len(gap)
         self._all = None
         if n * n <= _TYPE_CACHE_PAIRS:
@@ -584,7 +796,7 @@ class _PairTypes:
         gi, mi = self.g[index, None], self.m[index, None]
         out = (gi > self.g).view(np.uint8) << 1
         out |= (mi > self.m).view(np.uint8)
-        tied = gi == self.g
+        tied = self.rounded[index, None] == self.rounded
         tied |= mi == self.m
         out |= tied.view(np.uint8) << 2
         return out
@@ -909,27 +1121,6 @@ def _row_ids(levels: np.ndarray) -> np.ndarray:
         codes = np.ravel_multi_index(levels.T, dims)
         return np.unique(codes, return_inverse=True)[1].ravel()
     return np.unique(levels, axis=0, return_inverse=True)[1].ravel()
-
-
-def _one_out_stats(m: np.ndarray, g: np.ndarray, grid: Grid) -> list[dict[str, np.ndarray]]:
-    """For each hyperparameter ``h``, `_group_pair_stats` over the groups of models sharing
-    every other hyperparameter's value; one vectorized call for all ``h``.
-
-    Within such a group two models differ in ``h`` exactly when their whole
-    rows of levels differ, so one "cell" id per model serves every ``h``.
-    """
-    n = grid.n_models
-    cell = _row_ids(grid.levels)
-    groups, bounds = [], [0]
-    for h in range(grid.n_hparams):
-        ids = _row_ids(np.delete(grid.levels, h, axis=1))
-        groups.append(ids + bounds[-1])
-        bounds.append(bounds[-1] + (int(ids.max()) + 1 if n else 0))
-    if not groups:
-        return []
-    members = np.tile(np.arange(n), grid.n_hparams)
-    stats = _group_pair_stats(m[members], g[members], np.concatenate(groups), cell[members])
-    return [{key: value[lo:hi] for key, value in stats.items()} for lo, hi in zip(bounds, bounds[1:])]
 
 
 def _group_pair_stats(m: np.ndarray, g: np.ndarray, groups: np.ndarray,

@@ -5,9 +5,12 @@ Per task and submission the report shows
 * the measure against the generalization gap for every scored model, one panel
   per hyperparameter, the points coloured by that hyperparameter's value;
 * the official score(a, b) of every ordered pair of hyperparameters as a heatmap,
-  the pair that sets the task's score (the minimum) outlined;
-* Ψ per hyperparameter (granulated Kendall, Jiang et al., ICLR 2020) and the
-  sign-error per hyperparameter (Dziugaite et al., NeurIPS 2020) as bars;
+  the pair that sets the task's score (the minimum) outlined, each cell with its
+  permutation null's 95th percentile and the colour bar marking the task score's;
+* Ψ per hyperparameter (granulated Kendall, Jiang et al., ICLR 2020), with each
+  ψ_k's null 95th percentile drawn as a tick, and the sign-error per
+  hyperparameter (Dziugaite et al., NeurIPS 2020) as bars;
+* every headline metric with its permutation p-value;
 * the models that failed, with their reasons.
 
 The file needs no network to open: the CSS is inline, every plot a base64 PNG
@@ -35,7 +38,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from harness import __version__
-from harness.evaluate import format_score
+from harness.evaluate import format_p, format_score
 from harness.records import RunRecord, atomic_write_text
 from harness.task import Reference, natural_key
 
@@ -143,10 +146,14 @@ def _label(value: Any) -> str:
     return "<absent>" if value is None else str(value)
 
 
-def heatmap_figure(pairs: Mapping[tuple[str, str], float | None], names: Sequence[str]) -> Figure:
+def heatmap_figure(pairs: Mapping[tuple[str, str], float | None], names: Sequence[str],
+                   null_q95: Mapping[tuple[str, str], float | None] | None = None,
+                   task_null_q95: float | None = None) -> Figure:
     """The official score(a, b) of every ordered pair: row a, column b, the minimum outlined in red.
 
     Undefined scores (nan in the 2020 code, None in ``scores.json``) are shown grey.
+    ``null_q95`` (per pair) is written under each score as "null ..."; ``task_null_q95``,
+    the null's 95th percentile of the task's score, is a line across the colour bar.
     """
     k = len(names)
     matrix = np.full((k, k), np.nan)
@@ -161,7 +168,11 @@ def heatmap_figure(pairs: Mapping[tuple[str, str], float | None], names: Sequenc
     vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
     image = ax.imshow(np.ma.masked_invalid(matrix), cmap=colormaps[_SEQUENTIAL].with_extremes(bad="#dddddd"),
                       vmin=0.0, vmax=vmax)
-    fig.colorbar(image, ax=ax, shrink=0.8, label="score(a, b)")
+    bar = fig.colorbar(image, ax=ax, shrink=0.8, label="score(a, b)")
+    if task_null_q95 is not None and math.isfinite(task_null_q95):
+        bar.ax.axhline(min(task_null_q95, vmax), color="red", linewidth=2)
+        bar.ax.text(1.05, min(task_null_q95, vmax), " null 95%", color="red", fontsize=7, va="center",
+                    transform=bar.ax.get_yaxis_transform())
     ax.set_xticks(range(k), names, rotation=30, ha="right")
     ax.set_yticks(range(k), names)
     ax.set_xlabel("b")
@@ -171,24 +182,32 @@ def heatmap_figure(pairs: Mapping[tuple[str, str], float | None], names: Sequenc
             if i == j:
                 continue
             text = "nan" if np.isnan(matrix[i, j]) else f"{matrix[i, j]:.3f}"
+            q95 = (null_q95 or {}).get((names[i], names[j]))
+            if q95 is not None and math.isfinite(q95):
+                text += f"\nnull {q95:.3f}"
             dark = np.isnan(matrix[i, j]) or matrix[i, j] > 0.6 * vmax
             ax.text(j, i, text, ha="center", va="center", fontsize=8, color="black" if dark else "white")
     if finite.size:
         i, j = np.unravel_index(np.nanargmin(matrix), matrix.shape)
         ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2.5))
-    ax.set_title("official score(a, b); red: the minimum", fontsize=10)
+    ax.set_title("official score(a, b) and its null 95th percentile; red: the minimum", fontsize=10)
     return fig
 
 
 def bars_figure(psi: Mapping[str, float | None], sign: Mapping[str, tuple[float | None, float | None]],
-                names: Sequence[str]) -> Figure:
-    """Ψ_k per hyperparameter (left, in [-1, 1]) and sign-error per hyperparameter (right,
-    in [0, 1]: bars the mean over pairs, diamonds the worst group)."""
+                names: Sequence[str], psi_null_q95: Mapping[str, float | None] | None = None) -> Figure:
+    """Ψ_k per hyperparameter (left, in [-1, 1], with each ψ_k's null 95th percentile as a red
+    tick) and sign-error per hyperparameter (right, in [0, 1]: bars the mean over pairs,
+    diamonds the worst group)."""
     fig = Figure(figsize=(max(6.0, 1.3 * len(names) + 4.0), 3.2), layout="constrained")
     left, right = fig.subplots(1, 2)
     pos = np.arange(len(names))
     psi_values = [_nan(psi.get(n)) for n in names]
     left.bar(pos, psi_values, color="#4c72b0")
+    q95 = [_nan((psi_null_q95 or {}).get(n)) for n in names]
+    if any(math.isfinite(v) for v in q95):
+        left.hlines(q95, pos - 0.4, pos + 0.4, colors="red", linewidth=2, label="null 95th percentile")
+        left.legend(fontsize=7, loc="lower right")
     _mark_undefined(left, pos, psi_values)
     left.axhline(0.0, color="black", linewidth=0.8)
     left.set_ylim(-1.05, 1.05)
@@ -256,7 +275,9 @@ def render_report(board: "Leaderboard", references: Mapping[str, Reference], *,
         f"&middot; tasks: {_e(', '.join(board.tasks))} &middot; input data sha256 "
         f"<code>{_e(board.data_sha256)}</code></p>",
         '<p class="meta">Ranked by the official score (100 &times; the mean over tasks of the 2020 '
-        "conditional mutual information). Full provenance of every row is in "
+        "conditional mutual information). <i>p official</i> is its one-sided permutation p-value: the "
+        "chance that a measure carrying no information about the gap (its values permuted across each "
+        "task's models) scores at least as well. Full provenance of every row is in "
         "<code>leaderboard.csv</code>.</p>",
         '<div class="wide">' + _table(header, rows, table_id="leaderboard", text_columns=(1, header.index("status")),
                                       row_classes=["entry failed" if e.error else "entry" for e in board.entries])
@@ -307,12 +328,14 @@ def _task_section(entry: "Entry", result: "TaskResult", reference: Reference) ->
     else:
         parts.append('<p class="error">no model was scored: nothing to plot</p>')
     if len(names) >= 2 and result.official_pairs:
-        parts.append(_figure(heatmap_figure(result.official_pairs, names), "heatmap",
+        parts.append(_figure(heatmap_figure(result.official_pairs, names, result.official_pairs_q95,
+                                            result.null_q95.get("official")), "heatmap",
                              f"{label}: official score of every ordered hyperparameter pair"))
     elif len(names) >= 2:
         parts.append(f'<p class="meta">no official pair scores: {_e(result.official_reason or "not computed")}</p>')
     if result.psi_per_hparam or result.sign_error_per_hparam:
-        parts.append(_figure(bars_figure(result.psi_per_hparam, result.sign_error_per_hparam, names), "bars",
+        parts.append(_figure(bars_figure(result.psi_per_hparam, result.sign_error_per_hparam, names,
+                                         result.psi_per_hparam_q95), "bars",
                              f"{label}: granulated Kendall ψ and sign-error per hyperparameter"))
     parts.append(_failures(points))
     parts.append("</section>")
@@ -320,12 +343,18 @@ def _task_section(entry: "Entry", result: "TaskResult", reference: Reference) ->
 
 
 def _task_metrics(result: "TaskResult") -> str:
-    header = ["models scored", "official", "robust CMI", "Kendall τ", "Ψ", "sign-error"]
+    """The task's headline metrics, a row of their permutation p-values and of their null's
+    95th percentiles under them."""
+    header = ["", "models scored", "official", "robust CMI", "Kendall τ", "Ψ", "sign-error"]
     official = format_score(result.official) if result.official is not None else \
         f"0 ({result.official_reason or 'not scored'})"
-    row = [f"{result.n_scored}/{result.n_models}", official, format_score(result.robust_cmi),
-           format_score(result.kendall_tau), format_score(result.psi), format_score(result.sign_error)]
-    return _table(header, [row], table_class="metrics")
+    rows = [["score", f"{result.n_scored}/{result.n_models}", official, format_score(result.robust_cmi),
+             format_score(result.kendall_tau), format_score(result.psi), format_score(result.sign_error)]]
+    if result.p_values:
+        metrics = ("official", "robust_cmi", "kendall_tau", "psi")
+        rows.append(["p-value", "", *[format_p(result.p_values.get(m)) for m in metrics], ""])
+        rows.append(["null 95th percentile", "", *[format_score(result.null_q95.get(m)) for m in metrics], ""])
+    return _table(header, rows, table_class="metrics", text_columns=(0,))
 
 
 def _failures(points: Sequence[ModelPoint]) -> str:

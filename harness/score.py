@@ -41,12 +41,14 @@ class ScoreResult:
 
 def score_submission(submission: str | Path, data_root: str | Path, out_dir: str | Path,
                      config: RunConfig = RunConfig(), *, limit: int | None = None, bootstrap: int = 200,
-                     seed: int = 0, progress: Any = None) -> ScoreResult:
+                     seed: int = 0, permutations: int | None = None, progress: Any = None,
+                     null_progress: Any = None) -> ScoreResult:
     """Run ``submission`` on the tasks of ``data_root`` (``config.tasks``: only those) and score it.
 
     Writes what `run_submission` writes, then ``scores.json``, ``scores.txt``
     and ``models.csv`` (`evaluate_dir`) to ``out_dir``. ``limit``: models per
-    task, a subset seeded with ``seed`` (which also seeds the bootstrap).
+    task, a subset seeded with ``seed`` (which also seeds the bootstrap and the
+    permutation null); ``permutations`` and ``null_progress`` as for `evaluate_dir`.
     """
     out = prepare_out_dir(out_dir, create=False)
     clear_scores(out)
@@ -60,5 +62,5 @@ def score_submission(submission: str | Path, data_root: str | Path, out_dir: str
     names = tuple(t.name for t in tasks)
     run = run_submission(submission, data_root, out, dataclasses.replace(config, tasks=names), models=models)
     report = evaluate_dir(out, data_root, out, tasks=names, models=models, bootstrap=bootstrap, seed=seed,
-                          progress=progress)
+                          permutations=permutations, progress=progress, null_progress=null_progress)
     return ScoreResult(run, report, models)

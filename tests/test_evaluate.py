@@ -73,8 +73,17 @@ def test_predicting_the_gap_scores_one_on_the_toy_task(toy_data, gaps, tmp_path,
     task = scores["tasks"]["toy_data"]
     assert (task["n_models"], task["n_scored"], task["n_missing"]) == (18, 18, 0)
     assert task["robust_cmi"]["headline"] == pytest.approx(1.0, abs=1e-12)
-    assert task["kendall_tau"] == 1.0 and task["granulated_kendall"]["psi"] == 1.0
+    assert task["kendall_tau"] == 1.0   # tau_b: ties in the gap are ties in the measure too
+    # Jiang et al.'s tau counts the toy task's tied gaps as 0, so even the gap itself has Psi < 1
+    assert 0.9 < task["granulated_kendall"]["psi"] < 1.0
     assert task["ci"]["kendall_tau"]["n_resamples"] == 20
+    assert sorted(task["ci"]) == ["kendall_tau", "psi"]   # none for robust CMI nor the official score
+    assert task["null"]["n_permutations"] == 999 and isinstance(task["null"]["seed"], int)
+    for metric in ("official", "robust_cmi", "kendall_tau", "psi"):
+        assert set(task["null"][metric]) == {"mean", "q95", "p_value"}
+        assert task["null"][metric]["p_value"] <= 0.01, metric
+    assert set(scores["null_overall"]["official"]) == {"mean", "q95", "p_value"}
+    assert scores["null_overall"]["official"]["p_value"] <= 0.01
     assert len(task["official_pairs"]) == 6 and task["flags"] == []
     assert re.search(r"^toy_data\s+18/18\s+1\.0000", out, re.M)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["models.csv", "scores.json", "scores.txt"]
@@ -391,3 +400,23 @@ def test_an_out_that_is_a_file_is_one_line_and_nothing_is_written(toy_data, gaps
     assert capsys.readouterr().err == (f"error: {tmp_path / 'taken'}: not a folder (the output folder {out} "
                                        f"must be one, or not exist yet)\n")
     assert (tmp_path / "taken").read_text() == "mine"
+
+
+def test_permutations_zero_writes_no_null_and_a_count_sets_its_resolution(toy_data, gaps, tmp_path):
+    write_predict(tmp_path / "pred", "toy_data", {i: g for i, g in gaps.items()})
+    assert pgdl("evaluate", tmp_path / "pred", "--reference", toy_data, "--out", tmp_path / "none",
+                "--permutations", "0", "--bootstrap", "0") == 0
+    scores = json.loads((tmp_path / "none" / "scores.json").read_text())
+    assert scores["tasks"]["toy_data"]["null"] is None and scores["null_overall"]["official"] is None
+    assert pgdl("evaluate", tmp_path / "pred", "--reference", toy_data, "--out", tmp_path / "few",
+                "--permutations", "19", "--bootstrap", "0") == 0
+    null = json.loads((tmp_path / "few" / "scores.json").read_text())["tasks"]["toy_data"]["null"]
+    assert null["n_permutations"] == 19 and null["official"]["p_value"] == 0.05   # 1 / (19 + 1)
+
+
+def test_a_negative_permutation_count_is_one_line_of_error(toy_data, tmp_path, capsys):
+    write_predict(tmp_path / "pred", "toy_data", {})
+    code = pgdl("evaluate", tmp_path / "pred", "--reference", toy_data, "--out", tmp_path / "out",
+                "--permutations", "-1")
+    assert code == 2
+    assert "-1" in capsys.readouterr().err and not (tmp_path / "out").exists()

@@ -9,7 +9,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from harness.metrics import (Grid, InvalidGrid, bootstrap_ci, granulated_kendall, kendall_tau,
+from harness.metrics import (Grid, InvalidGrid, granulated_kendall, kendall_tau, round_gaps,
                              official_pair_scores, official_score, robust_cmi, score_all, sign_error)
 
 LOG2_3 = math.log2(3)
@@ -121,6 +121,13 @@ def slow_tau_b(x, y) -> float:
     return s / math.sqrt((n0 - tx) * (n0 - ty)) if (n0 - tx) * (n0 - ty) > 0 else math.nan
 
 
+def slow_jiang_tau(x, y) -> float:
+    """Jiang et al.'s τ(T): Σ_{i≠j} sign(x_i - x_j) sign(y_i - y_j) / (|T| (|T| - 1))."""
+    n = len(x)
+    total = sum(np.sign(x[i] - x[j]) * np.sign(y[i] - y[j]) for i in range(n) for j in range(n) if i != j)
+    return total / (n * (n - 1))
+
+
 def same(x: float, y: float) -> bool:
     """Bit-for-bit equal floats, nan equal to nan."""
     return (math.isnan(x) and math.isnan(y)) or x == y
@@ -185,11 +192,13 @@ def test_kendall_tau_on_two_by_two_grid(two_by_two):
 
 def test_sign_error_on_two_by_two_grid(two_by_two):
     """Pairs differing only in A: (00,10), (01,11), both concordant: mean 0, worst 0. Only in B:
-    (00,01) concordant, (10,11) discordant: mean 1/2, worst group (A=1) 1. Overall 1/4, worst 1."""
+    (00,01) concordant, (10,11) discordant: mean 1/2, worst group (A=1) 1. Overall 1/4, worst 1.
+    One model per configuration: every environment has one sample, none passes the filter."""
     result = sign_error(*two_by_two)
-    assert (result.per_hparam["A"].mean, result.per_hparam["A"].worst) == (0.0, 0.0)
-    assert (result.per_hparam["B"].mean, result.per_hparam["B"].worst) == (0.5, 1.0)
-    assert (result.overall.mean, result.overall.worst, result.overall.n_pairs) == (0.25, 1.0, 4)
+    assert (result.per_hparam["A"].mean, result.per_hparam["A"].worst_group) == (0.0, 0.0)
+    assert (result.per_hparam["B"].mean, result.per_hparam["B"].worst_group) == (0.5, 1.0)
+    assert (result.overall.mean, result.overall.worst_group, result.overall.n_pairs) == (0.25, 1.0, 4)
+    assert math.isnan(result.overall.worst_environment) and result.overall.n_environments == 0
 
 
 def test_robust_cmi_on_two_by_two_grid(two_by_two):
@@ -238,20 +247,54 @@ def test_official_scores_of_a_measure_blind_to_the_dominant_hyperparameter(three
     assert official_score(measure, gap, grid) == 0.0
 
 
-def test_granulated_kendall_skips_groups_where_tau_is_undefined(three_binary):
+def test_granulated_kendall_counts_a_tied_measure_as_zero_as_jiang_et_al_do(three_binary):
     """ψ_A: groups differ in a only; g and m both rise by 2: τ = 1 in each. ψ_B likewise 1. ψ_C:
-    groups differ in c only; the measure is tied (τ undefined) in every group: ψ_C undefined,
-    left out. Ψ = (1 + 1) / 2 = 1."""
+    groups differ in c only; the measure is tied in every group: Jiang et al.'s τ counts the tie
+    as 0 (τ_b would be undefined and drop the group), so ψ_C = 0 and Ψ = (1 + 1 + 0) / 3."""
     result = granulated_kendall(*three_binary)
-    assert result.per_hparam["A"] == 1.0 and result.per_hparam["B"] == 1.0
-    assert math.isnan(result.per_hparam["C"])
-    assert result.psi == 1.0
+    assert result.per_hparam == {"A": 1.0, "B": 1.0, "C": 0.0}
+    assert result.psi == pytest.approx(2 / 3, abs=1e-15)
+
+
+def test_granulated_kendall_counts_tied_gaps_in_the_denominator():
+    """One group of three models (A varies), gaps 0.1, 0.1, 0.2, measure 1, 2, 3: the ordered pairs
+    give sign products 0, +1, +1 twice each: τ = 4 / (3 * 2) = 2/3 (τ_b would give 2 / sqrt(3 * 2))."""
+    grid = Grid.from_levels([[0], [1], [2]], names=["A"])
+    result = granulated_kendall([1.0, 2.0, 3.0], [0.1, 0.1, 0.2], grid)
+    assert result.psi == pytest.approx(2 / 3, abs=1e-15)
+
+
+def test_a_seed_hyperparameter_is_a_replicate_label_not_an_intervention():
+    """Grid A x seed: Ψ has no ψ_seed, and A's groups hold every seed of every A value."""
+    grid = Grid.from_levels([[a, s] for a in range(2) for s in range(2)], names=["A", "seed"])
+    gap = [0.1, 0.2, 0.3, 0.4]   # (A, seed) = 00, 01, 10, 11
+    measure = [1.0, 3.0, 2.0, 4.0]
+    result = granulated_kendall(measure, gap, grid)
+    # one group {00, 01, 10, 11}: pairs 00-01 +, 00-10 +, 00-11 +, 01-10 -, 01-11 +, 10-11 +: τ = 4/6
+    assert result.per_hparam == {"A": pytest.approx(2 / 3, abs=1e-15)}
+    errors = sign_error(measure, gap, grid, min_samples=4)
+    # one environment (A = 0 vs A = 1) with its 4 seed pairs: 00-10 +, 00-11 +, 01-10 -, 01-11 +
+    assert set(errors.per_hparam) == {"A"}
+    assert (errors.per_hparam["A"].mean, errors.per_hparam["A"].worst_environment) == (0.25, 0.25)
+    assert errors.per_hparam["A"].n_environments == 1 and errors.per_hparam["A"].n_pairs == 4
+
+
+def test_sign_error_worst_environment_keeps_environments_with_enough_seed_pairs():
+    """Duplicate configurations are seeds too: A in {0, 1, 2}; A = 0 and A = 1 have two models each,
+    A = 2 one. Environments: (0, 1) 4 seed pairs, (0, 2) and (1, 2) two each."""
+    grid = Grid.from_levels([[0], [0], [1], [1], [2]], names=["A"])
+    gap = [0.1, 0.2, 0.3, 0.4, 0.5]
+    measure = [1.0, 2.0, 3.0, 4.0, 0.0]   # A = 2 is ranked wrong against everything
+    result = sign_error(measure, gap, grid, min_samples=4).per_hparam["A"]
+    assert result.worst_environment == 0.0 and result.n_environments == 1
+    assert sign_error(measure, gap, grid, min_samples=2).per_hparam["A"].worst_environment == 1.0
+    assert result.n_pairs == 8   # the two seed pairs within A = 0 and A = 1 are no environment
 
 
 def test_sign_error_counts_a_tied_measure_as_half_an_error(three_binary):
     """Pairs differing only in C: Δg = 10, Δm = 0: error (1 - 0) / 2 = 1/2 each."""
     result = sign_error(*three_binary)
-    assert (result.per_hparam["C"].mean, result.per_hparam["C"].worst) == (0.5, 0.5)
+    assert (result.per_hparam["C"].mean, result.per_hparam["C"].worst_group) == (0.5, 0.5)
     assert result.per_hparam["C"].n_pairs == 4
     assert result.per_hparam["A"].mean == 0.0
 
@@ -381,8 +424,7 @@ def test_granulated_kendall_matches_group_loops_on_an_incomplete_grid():
         groups = defaultdict(list)
         for i, row in enumerate(levels):
             groups[tuple(row[others])].append(i)
-        taus = [slow_tau_b(measure[idx], gap[idx]) for idx in groups.values() if len(idx) >= 2]
-        taus = [t for t in taus if not math.isnan(t)]
+        taus = [slow_jiang_tau(measure[idx], gap[idx]) for idx in groups.values() if len(idx) >= 2]
         assert result.per_hparam[f"h{h}"] == pytest.approx(np.mean(taus), rel=1e-12)
 
 
@@ -402,7 +444,7 @@ def test_sign_error_matches_pair_loops_on_an_incomplete_grid():
         summary = result.per_hparam[f"h{h}"]
         assert summary.n_pairs == len(errors)
         assert summary.mean == pytest.approx(np.mean(errors), rel=1e-12)
-        assert summary.worst == pytest.approx(max(np.mean(v) for v in by_group.values()), rel=1e-12)
+        assert summary.worst_group == pytest.approx(max(np.mean(v) for v in by_group.values()), rel=1e-12)
 
 
 # ------------------------------------------------------------------ properties
@@ -525,16 +567,31 @@ def test_inputs_are_validated():
         robust_cmi([1, 2], [1, 2], Grid.from_levels([[0], [1], [0]]))
 
 
-# ------------------------------------------------------------------ bootstrap
+# ------------------------------------------------------------------ ties and doctests
 
 
-def test_bootstrap_is_seeded_and_brackets_the_estimate():
-    measure, gap, grid = random_complete(2, shape=(3, 3, 2))
-    measure = gap + 0.3 * np.random.default_rng(0).normal(size=len(gap))
-    first = bootstrap_ci(measure, gap, grid, n_resamples=50, seed=4)
-    assert first == bootstrap_ci(measure, gap, grid, n_resamples=50, seed=4)
-    assert first != bootstrap_ci(measure, gap, grid, n_resamples=50, seed=5)
-    tau = kendall_tau(measure, gap)
-    assert first["kendall_tau"].low <= tau <= first["kendall_tau"].high
-    assert first["kendall_tau"].n_defined == 50 and first["kendall_tau"].confidence == 0.95
-    assert set(first) == {"robust_cmi", "kendall_tau", "psi"}
+def test_float_noise_does_not_split_tied_gaps_except_in_the_official_score():
+    """0.8 - 0.7 and 1.0 - 0.9 are one gap of 0.1: robust CMI, τ, Ψ and sign-error see a tie
+    (round_gaps), the official score sees the raw floats, as the 2020 scorer did."""
+    grid = Grid.from_levels([[0, 0], [0, 1], [1, 0], [1, 1], [2, 0], [2, 1]], names=["A", "B"])
+    noisy = np.array([0.8 - 0.7, 1.0 - 0.9, 0.3, 0.5, 0.7, 0.2])
+    clean = np.array([0.1, 0.1, 0.3, 0.5, 0.7, 0.2])
+    assert noisy[0] != noisy[1] and np.array_equal(round_gaps(noisy), round_gaps(clean))
+    measure = np.array([2.0, 1.0, 3.0, 4.0, 6.0, 5.0])
+    a, b = score_all(measure, noisy, grid), score_all(measure, clean, grid)
+    assert a.kendall_tau == b.kendall_tau and a.granulated == b.granulated and a.sign_error == b.sign_error
+    for key, value in a.robust.by_set.items():
+        assert same(value, b.robust.by_set[key])
+    hparams = [{"A": int(r[0]), "B": int(r[1])} for r in grid.levels]
+    possible = {"A": [0, 1, 2], "B": [0, 1]}
+    assert official_pair_scores(measure, noisy, grid) == slow_official_pairs(measure, noisy, hparams, possible)
+
+
+@pytest.mark.parametrize("module", ["harness.metrics", "harness.scoring.null", "harness.scoring.intervals",
+                                    "harness.scoring.pairs"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and (result.attempted > 0 or module.endswith("pairs"))

@@ -22,7 +22,7 @@ import pytest
 from harness.leaderboard import (Entry, Leaderboard, Provenance, load_entry, rank_entries, reference_data,
                                  score_results, write_leaderboard)
 from harness.records import RunRecord, write_predict, write_run_log
-from harness.report import REPORT_HTML, heatmap_figure, model_points, scatter_figure
+from harness.report import REPORT_HTML, bars_figure, heatmap_figure, model_points, scatter_figure
 from harness.task import find_tasks
 
 GRID = {"depth": [1, 2], "width": [4, 8], "lr": [0.1, 0.01]}
@@ -132,6 +132,33 @@ def test_heatmap_outlines_the_pair_with_the_lowest_score() -> None:
     assert cell_texts == ["0.100", "0.200", "0.300", "0.400", "0.500", "0.600"]
 
 
+def test_heatmap_writes_each_pairs_null_95th_percentile_and_marks_the_tasks_on_the_colour_bar() -> None:
+    names = ["a", "b"]
+    ax, bar = heatmap_figure({("a", "b"): 0.4, ("b", "a"): 0.5}, names,
+                             {("a", "b"): 0.05, ("b", "a"): 0.07}, 0.06).axes
+    assert sorted(t.get_text() for t in ax.texts) == ["0.400\nnull 0.050", "0.500\nnull 0.070"]
+    assert [line.get_ydata()[0] for line in bar.lines] == [0.06]
+
+
+def test_psi_bars_draw_the_null_95th_percentile_of_each_hyperparameter() -> None:
+    left, _ = bars_figure({"a": 0.5, "b": 0.1}, {"a": (0.2, 0.4), "b": (0.3, 0.5)}, ["a", "b"],
+                          {"a": 0.2, "b": 0.25}).axes
+    (ticks,) = left.collections
+    assert [tuple(seg[:, 1]) for seg in ticks.get_segments()] == [(0.2, 0.2), (0.25, 0.25)]
+
+
+def test_each_task_shows_its_p_values_and_the_leaderboard_the_overall_one(board: Leaderboard) -> None:
+    text = (board.out_dir / REPORT_HTML).read_text()
+    section = text.split('id="s-perfect--alpha"', 1)[1].split("</section>", 1)[0]
+    p_row = re.search(r"<tr><td class=text>p-value</td>(.*?)</tr>", section).group(1)
+    cells = re.findall(r"<td>([^<]*)</td>", p_row)
+    assert cells[:4] == ["", "0.001", "0.001", "0.001"]   # official, robust CMI, tau: no permutation ties
+    assert float(cells[4]) <= 0.01   # Psi: groups of two models, so a permutation may reach Psi = 1
+    header = re.search(r'<table id="leaderboard"><thead><tr>(.*?)</tr>', text).group(1)
+    assert "<th>p official</th>" in header
+    assert board.entries[0].overall_p_value == 0.001 and board.entries[1].overall_p_value > 0.001
+
+
 def test_scatter_has_one_panel_per_hyperparameter_coloured_by_its_values(tmp_path: Path) -> None:
     reference = find_tasks(write_reference(tmp_path))[0].read_reference()
     records = [RunRecord("alpha", str(i), "ok", float(i), 0.1) for i in range(8)]
@@ -193,7 +220,7 @@ def test_chromium_renders_every_table_row_and_every_plot(board: Leaderboard, tmp
 
     assert [row[:2] for row in seen["rows"]] == [["1", "perfect"], ["2", "shuffled"], ["3", "one failed"],
                                                  ["-", "broken"]]
-    assert seen["rows"][3][9].startswith("not scored: subs/broken: no complexity.py")
+    assert seen["rows"][3][10].startswith("not scored: subs/broken: no complexity.py")
     assert len(seen["images"]) == EXPECTED_IMAGES
     for image in seen["images"]:
         assert image["complete"] and image["width"] > 100 and image["height"] > 100, image
