@@ -46,6 +46,7 @@ from harness.records import PREDICT_SUFFIX, RUN_LOG, RunRecord, atomic_write_tex
 from harness.runner import LOG_DIR, SUBMISSION_INFO, RunConfig, input_tasks, run_submission
 from harness.submission import default_name, open_submission
 from harness.task import MODEL_CONFIGS, Reference, Task, natural_key
+from harness.visible import visible_paths
 
 LEADERBOARD_CSV = "leaderboard.csv"
 LEADERBOARD_MD = "leaderboard.md"
@@ -231,16 +232,15 @@ def slug(name: str) -> str:
 def input_files(task: Task) -> list[tuple[str, Path]]:
     """The files of ``task`` a submission may see, as (relative POSIX path, path), sorted by path.
 
-    The model folders and ``dataset_1/train``; never ``model_configs.json`` or
-    a test split, even in the combined layout.
+    What `harness.visible` defines: the model folders and ``dataset_1/train``;
+    never ``model_configs.json`` or a test split, even in the combined layout.
     """
-    roots = [task.model_dir(m) for m in task.model_ids()] + [task.train_dir]
     files = []
-    for root in roots:
-        for dirpath, _dirs, names in os.walk(root):
+    for visible in visible_paths(task):
+        for dirpath, _dirs, names in os.walk(visible.host):
             for fname in names:
                 path = Path(dirpath) / fname
-                files.append((path.relative_to(task.input_dir).as_posix(), path))
+                files.append((f"{visible.inside}/{path.relative_to(visible.host).as_posix()}", path))
     return sorted(files)
 
 
