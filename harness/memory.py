@@ -76,8 +76,24 @@ class ProcMemoryWatch:
 
     def usage(self, pids: Sequence[int], resident: int) -> MemoryUsage:
         """``resident`` bytes of the tree ``pids`` (root first), plus what its sandbox's tmpfs mounts hold."""
-        inside = pids[1] if self.mounts and len(pids) > 1 else None
+        inside = sandboxed_pid(pids[1:]) if self.mounts else None
         return MemoryUsage(resident, 0 if inside is None else tmpfs_bytes(inside, self.mounts))
+
+
+def sandboxed_pid(pids: Sequence[int]) -> int | None:
+    """The first of ``pids`` whose root folder is not this process's (it sees the sandbox's mounts)."""
+    try:
+        own = os.stat("/")
+    except OSError:
+        return None
+    for pid in pids:
+        try:
+            root = os.stat(f"/proc/{pid}/root")
+        except OSError:
+            continue
+        if (root.st_dev, root.st_ino) != (own.st_dev, own.st_ino):
+            return pid
+    return None
 
 
 # --- delegated cgroups ---------------------------------------------------------

@@ -511,7 +511,7 @@ def _failure(reply: Reply, doing: str, config: RunConfig, log_path: Path) -> tup
     if reply.kind == "threads":
         return "crashed", f"exceeded the thread limit while {doing}: {reply.detail}"
     if reply.kind == "protocol":
-        return "crashed", f"protocol error: the worker sent {reply.detail} while {doing}"
+        return "crashed", f"protocol error while {doing}: the worker sent {reply.detail}"
     return "crashed", f"the worker died while {doing}: {reply.detail} (its output: {LOG_DIR}/{log_path.name})"
 
 
