@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from harness import __version__
-from harness.errors import HarnessError
+from harness.errors import HarnessError, one_line
 from harness.evaluate import SCORES_JSON, SCORES_TXT, ScoreReport, read_predictions, score_task, write_scores
 from harness.records import PREDICT_SUFFIX, RUN_LOG, RunRecord, atomic_write_text, read_run_log, record_order
 from harness.runner import LOG_DIR, SUBMISSION_INFO, RunConfig, input_tasks, run_submission
@@ -422,6 +422,9 @@ def _entry(path: Path, name: str, dest: Path, base: Provenance, produce: Produce
         return load_entry(name, path, dest, provenance, reused=reused)
     except HarnessError as exc:
         return Entry(name, str(path), dest, error=str(exc), records=_records(dest))
+    except Exception as exc:  # noqa: BLE001 - one submission's failure must not end the others' board
+        return Entry(name, str(path), dest, error=f"internal error ({type(exc).__name__}: {one_line(exc)})",
+                     records=_records(dest))
 
 
 def _records(result_dir: Path) -> tuple[RunRecord, ...]:

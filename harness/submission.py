@@ -176,7 +176,7 @@ class _Budget:
     def take(self, count: int) -> None:
         self.bytes_left -= count
         if self.bytes_left < 0:
-            raise SubmissionError(f"{self.source}: holds more than {self.limits.max_bytes >> 20} MiB "
+            raise SubmissionError(f"{self.source}: holds more than {_size(self.limits.max_bytes)} "
                                   f"(the limit for a submission)")
 
 
@@ -272,6 +272,10 @@ def safe_unzip(archive: str | Path, dest: str | Path, *, max_bytes: int | None =
         raise SubmissionError(f"{archive}: cannot unpack ({_one_line(exc)})") from None
 
 
+def _size(count: int) -> str:
+    return f"{count >> 20} MiB" if count >= 1 << 20 else f"{count} bytes"
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:200]
@@ -284,8 +288,8 @@ def _checked_members(members: list[zipfile.ZipInfo], archive: Path,
         raise SubmissionError(f"{archive}: more than {budget.limits.max_files} files")
     declared = sum(info.file_size for info in members)
     if declared > budget.limits.max_bytes:
-        raise SubmissionError(f"{archive}: unpacks to {declared >> 20} MiB, more than the "
-                              f"{budget.limits.max_bytes >> 20} MiB limit for a submission")
+        raise SubmissionError(f"{archive}: unpacks to {_size(declared)}, more than the "
+                              f"{_size(budget.limits.max_bytes)} limit for a submission")
     files: set[tuple[str, ...]] = set()
     folders: set[tuple[str, ...]] = set()
     chosen = []
