@@ -33,6 +33,7 @@ import math
 import os
 import re
 import shutil
+import stat
 import tempfile
 import zipfile
 from dataclasses import asdict, dataclass, replace
@@ -202,16 +203,26 @@ def submission_name(path: str | Path) -> str:
     return name or default_name(path)
 
 
+_METADATA_BYTES = 64 << 10
+
+
 def _read_metadata(path: Path) -> str:
-    if path.is_dir():
-        meta = path / METADATA
-        return meta.read_text(errors="replace") if meta.is_file() else ""
+    """The submission's ``metadata`` text (at most 64 KiB of it), or ``""``; never follows a link and
+    never fails, whatever the folder or zip holds (the submission itself is checked when it is opened)."""
     try:
+        if path.is_dir():
+            fd = os.open(path / METADATA, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb") as fh:
+                data = fh.read(_METADATA_BYTES) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+            return data.decode(errors="replace")
         with zipfile.ZipFile(path) as zf:
             names = [n for n in zf.namelist() if n.rstrip("/").count("/") <= 1 and
                      n.rsplit("/", 1)[-1] == METADATA]
-            return zf.read(min(names, key=len)).decode(errors="replace") if names else ""
-    except (OSError, zipfile.BadZipFile):
+            if not names:
+                return ""
+            with zf.open(min(names, key=len)) as fh:
+                return fh.read(_METADATA_BYTES).decode(errors="replace")
+    except Exception:  # noqa: BLE001 - a broken or hostile zip: no metadata (opening it says why)
         return ""
 
 

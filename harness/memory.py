@@ -126,12 +126,26 @@ def is_delegated(folder: Path) -> bool:
     return "memory" in controls and os.access(folder, os.W_OK | os.X_OK)
 
 
+def handed_over(folder: Path) -> bool:
+    """Whether ``folder`` was delegated to this user: it owns it (what delegation does), or systemd marked
+    it so (the ``trusted.delegate``/``user.delegate`` attribute)."""
+    try:
+        if folder.stat().st_uid == os.geteuid() and os.geteuid() != 0:
+            return True
+        names = os.listxattr(folder)
+    except OSError:
+        return False
+    return any(name in ("trusted.delegate", "user.delegate") for name in names)
+
+
 def find_delegated_cgroup(proc: Path = Path("/proc"), env: Mapping[str, str] | None = None) -> Path | None:
     """The delegated cgroup folder the harness may use for its workers, or None (use /proc accounting).
 
     ``$PGDL_CGROUP`` names it explicitly; otherwise the harness's own cgroup
     (from ``proc/self/cgroup`` and the cgroup2 mount in
-    ``proc/self/mountinfo``) is used when `is_delegated`.
+    ``proc/self/mountinfo``) is used when it was handed over (`handed_over`)
+    and `is_delegated`. The root cgroup, and any cgroup merely writable by
+    root, are never used unasked: they belong to the machine.
     """
     env = os.environ if env is None else env
     if env.get(CGROUP_ENV):
@@ -144,8 +158,10 @@ def find_delegated_cgroup(proc: Path = Path("/proc"), env: Mapping[str, str] | N
         return None
     if mount is None or path is None:
         return None
+    if path == "/":
+        return None
     folder = mount / path.lstrip("/")
-    return folder if is_delegated(folder) else None
+    return folder if handed_over(folder) and is_delegated(folder) else None
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ create namespaces, mount file systems, trace or read other processes, load
 kernel modules or BPF programs, use the kernel's keyrings, io_uring,
 ``perf_event_open`` or ``userfaultfd`` (the usual ways into kernel bugs), and
 it never needs memory that no process shows as its own (``memfd_create``,
-System V shared memory), which the harness's memory watch could not see
-(`harness.memory`). `REFUSED` lists those calls; each fails with ``EPERM``.
+System V shared memory, the buffers of sockets, which the sandbox's empty
+network namespace gives nothing to connect to), which the harness's memory
+watch could not see (`harness.memory`). `REFUSED` lists those calls; each fails with ``EPERM``.
 ``clone`` is refused only when it asks for a new namespace (threads and
 ``fork`` use it too); ``clone3``, whose flags the filter cannot read, fails
 with ``ENOSYS``, so that the C library falls back to ``clone``. Everything
@@ -46,14 +47,16 @@ REFUSED = (
     "finit_module", "delete_module", "open_by_handle_at", "name_to_handle_at", "fanotify_init",
     "lookup_dcookie", "uselib", "acct", "swapon", "swapoff", "reboot", "quotactl", "vhangup",
     "iopl", "ioperm", "syslog",
-    # memory that belongs to no process (not seen by the memory watch)
-    "memfd_create", "memfd_secret", "shmget", "shmat",
+    # memory that belongs to no process (not seen by the memory watch): memfds, System V shared
+    # memory, socket buffers (the sandbox's network namespace has nothing to reach anyway)
+    "memfd_create", "memfd_secret", "shmget", "shmat", "socket", "socketpair",
 )
-#: ``clone`` flags that make a new namespace (linux/sched.h).
+#: ``clone`` flags that make a new namespace (linux/sched.h; CLONE_NEWTIME exists for ``unshare`` and
+#: ``clone3`` only: in ``clone``'s flags its bit is part of the exit signal).
 NAMESPACE_FLAGS = {
     "CLONE_NEWNS": 0x00020000, "CLONE_NEWCGROUP": 0x02000000, "CLONE_NEWUTS": 0x04000000,
     "CLONE_NEWIPC": 0x08000000, "CLONE_NEWUSER": 0x10000000, "CLONE_NEWPID": 0x20000000,
-    "CLONE_NEWNET": 0x40000000, "CLONE_NEWTIME": 0x00000080,
+    "CLONE_NEWNET": 0x40000000,
 }
 
 _ACT_ALLOW = 0x7FFF0000

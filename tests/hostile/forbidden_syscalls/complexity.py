@@ -44,6 +44,9 @@ CALLS = {
     "pidfd_getfd": (438, 0, 0, 0),
     "kcmp": (312, 1, 1, 0, 0, 0),
     "open_by_handle_at": (304, -100, 0, 0),
+    "socket(AF_INET)": (41, 2, 1, 0),
+    "socket(AF_UNIX)": (41, 1, 1, 0),
+    "socketpair(AF_UNIX)": (53, 1, 1, 0, 0),
 }
 
 

@@ -2,8 +2,8 @@
 a time, under a 1000 MiB limit): 0 a file in /dev/shm; 1 a deleted but open file in /tmp;
 2 a file in its own writable folder; 3 POSIX shared memory objects (shm_open),
 detached and unmapped after every page was written. Each must end as
-``memory``. Model 3 first tries memfd_create and System V shared memory, which the
-sandbox refuses (it prints what went through).
+``memory``. Model 3 first tries memfd_create, System V shared memory and a socket pair (whose
+buffers are kernel memory), which the sandbox refuses (it prints what went through).
 """
 import ctypes
 import os
@@ -23,7 +23,8 @@ def _fill(fh):
 def _refused():
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
-    for name, call in (("memfd_create", (319, b"hoard", 0)), ("shmget", (29, 0, 1 << 30, 0o1600))):
+    for name, call in (("memfd_create", (319, b"hoard", 0)), ("shmget", (29, 0, 1 << 30, 0o1600)),
+                       ("socketpair", (53, 1, 1, 0, ctypes.addressof(ctypes.create_string_buffer(8))))):
         if libc.syscall(*call) >= 0:
             print("hostile hidden_memory:", name, "went through")
 
