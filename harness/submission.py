@@ -212,7 +212,7 @@ def copy_checked(source: str | Path, dest: str | Path, limits: IntakeLimits = In
             else:
                 what = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "a special file"
                 raise SubmissionError(f"{source}: {shown[:80]!r} is {what}; a submission holds regular "
-                                      f"files and folders only")
+                                      f"files and folders only (copy the file in instead)")
 
 
 def _listing(source: Path, parts: tuple[str, ...]) -> list[os.DirEntry]:
