@@ -11,6 +11,10 @@ process and may write anything there): `decode` turns any malformed line
 missing, unknown or mistyped field) into a `ProtocolError` with a one-line
 reason, never another exception. Lines are bounded by `MAX_LINE` bytes.
 
+A new field is a dataclass field (with a default, if older senders omit it)
+plus its entry in ``KINDS`` naming its check (`_KINDS`); both ends always
+come from the same installation, so unknown fields are refused.
+
     >>> decode(encode(Hello(seconds=2.5)))
     Hello(seconds=2.5)
     >>> try:

@@ -46,7 +46,7 @@ from harness.memory import WorkerCgroup, find_delegated_cgroup
 from harness.sandbox import (LIB_DIR, SUBMISSION_DIR, Limits, LogBudget, Reply, SandboxLayout, TaskMount,
                              UidPool, WorkerLog, WorkerProcess, python_command, require_bwrap,
                              sandbox_task_dir, tree_usage, worker_command)
-from harness.scratch import scratch_dir
+from harness.scratch import remove_tree, scratch_dir
 from harness.submission import ENTRY_FILE, IntakeLimits, Submission, open_submission
 from harness.task import Task, find_tasks
 
@@ -344,6 +344,7 @@ class _Session:
         self.processes_at_start = 0
         self.log_path = context.log_dir / f"worker-{slot}.log"
         self.log = WorkerLog(self.log_path, context.logs)
+        self.copy: Path | None = None  # the worker's copy of the submission, without the sandbox
 
     def __enter__(self) -> "_Session":
         return self
@@ -370,6 +371,9 @@ class _Session:
         if self.worker is not None:
             self.worker.close()
             self.worker = None
+        if self.copy is not None:  # a sandboxed worker's copy is on a tmpfs that ends with it
+            remove_tree(self.copy)
+            self.copy = None
 
     def kill(self) -> None:
         worker = self.worker
@@ -435,9 +439,9 @@ class _Session:
         """Start the worker process: sandboxed (bwrap, system-call filter, dropped privileges), or not."""
         context, config = self.context, self.context.config
         if not config.sandbox:
-            copy = context.submission.copy_to(context.scratch / f"worker-{serial}")
+            self.copy = context.submission.copy_to(context.scratch / f"worker-{serial}")
             command = python_command(Path(__file__).resolve().parent.parent) + [
-                "--parent-pid", str(os.getpid()), "--submission-dir", str(copy)]
+                "--parent-pid", str(os.getpid()), "--submission-dir", str(self.copy)]
             return WorkerProcess.start(command, self._env(), log=self.log)
         from harness.seccomp import compile_filter
 

@@ -118,9 +118,8 @@ class Worker:
         else:
             import keras as keras_module
         from harness import loading
-        from harness.measures import data
 
-        self.keras, self.loading, self.num_classes = keras_module, loading, data.num_classes
+        self.keras, self.loading = keras_module, loading
 
     def import_submission(self) -> None:
         """Import ``complexity.py`` from its folder (the current folder), and plan the call.
@@ -166,7 +165,11 @@ class Worker:
         offered = {"program_dir": self.program_dir, "seed": seed, "time_budget": job.time_budget,
                    "task_name": task.name, "model_id": job.model}
         if "num_classes" in self.plan.extras:
-            offered["num_classes"] = self.num_classes(model)
+            # Imported only for submissions that ask; a submodule of the already imported `harness`
+            # package, so that no module of the submission (on sys.path) can stand in for it.
+            from harness.measures.data import num_classes
+
+            offered["num_classes"] = num_classes(model)
         self.keras.utils.set_random_seed(seed)  # the same state whatever loading consumed
         started = time.perf_counter()
         try:

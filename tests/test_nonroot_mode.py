@@ -33,7 +33,7 @@ from harness.testing import make_tiny_task
 root, hostile = Path(sys.argv[1]), Path(sys.argv[2])
 make_tiny_task(root / "data", layout="split", n_models=4)
 cases = {"shadows_modules": {}, "forbidden_syscalls": {},
-         "hidden_memory": {"memory_mb": 1000, "tmp_mb": 4096}}
+         "hidden_memory": {"memory_mb": 1500, "tmp_mb": 4096}}
 report = {}
 for case, limits in cases.items():
     result = run_submission(hostile / case, root / "data", root / case, RunConfig(time_per_model=60.0, **limits))
@@ -66,6 +66,9 @@ def _view_for_nobody() -> list[str]:
     for ancestor, paths in hidden.items():
         args += ["--perms", "0755", "--tmpfs", str(ancestor)]
         for path in paths:
+            between = [p for p in reversed(path.parents) if ancestor in p.parents]
+            for folder in between:  # bwrap would make them 0700
+                args += ["--perms", "0755", "--dir", str(folder)]
             args += ["--ro-bind", str(path), str(path)]
     return args
 
@@ -113,4 +116,4 @@ def test_unprivileged_harness_applies_the_system_call_filter(nonroot_report):
 
 def test_unprivileged_harness_counts_tmpfs_memory(nonroot_report):
     for status, _, message in nonroot_report["hidden_memory"].values():
-        assert status == "memory" and "in tmpfs files), over the 1000 MiB limit" in message
+        assert status == "memory" and "in tmpfs files), over the 1500 MiB limit" in message

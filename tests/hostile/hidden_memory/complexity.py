@@ -1,5 +1,5 @@
 """Hostile: holds memory no process shows as resident, one way per model (3 GiB each, 64 MiB at
-a time, under a 1000 MiB limit): 0 a file in /dev/shm; 1 a deleted but open file in /tmp;
+a time, under a 1500 MiB limit): 0 a file in /dev/shm; 1 a deleted but open file in /tmp;
 2 a file in its own writable folder; 3 POSIX shared memory objects (shm_open),
 detached and unmapped after every page was written. Each must end as
 ``memory``. Model 3 first tries memfd_create, System V shared memory and a socket pair (whose
