@@ -68,7 +68,7 @@ _ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "passwd"
               "nsswitch.conf", "alternatives", "fonts")
 _TOP_LEVEL_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 _UID_RANGE = (2_000_000, 2_000_000_000)
-_MAX_FILES = 1024  # open files per process: also bounds the kernel memory in socket and pipe buffers
+_MAX_FILES = 1024  # open files per process: also bounds the kernel memory in pipe buffers (sockets are refused)
 _TAIL_BYTES = 8192
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
