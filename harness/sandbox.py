@@ -249,9 +249,10 @@ def worker_command(python: Sequence[str], *, uid: int | None, max_threads: int) 
 
 
 def python_command(lib_dir: str | Path) -> list[str]:
-    """The worker's interpreter: isolated (``-I``), importing ``harness`` from ``lib_dir`` alone."""
+    """The worker's interpreter: isolated (``-I``; ``-B``, as ``-I`` ignores PYTHONDONTWRITEBYTECODE),
+    importing ``harness`` from ``lib_dir`` alone."""
     boot = f"import sys; sys.path.insert(0, {str(lib_dir)!r}); from harness.worker import main; main()"
-    return [sys.executable, "-I", "-c", boot]
+    return [sys.executable, "-I", "-B", "-c", boot]
 
 
 class _ArgBuilder:
