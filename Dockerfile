@@ -18,6 +18,13 @@ FROM ${BASE}
 ARG TF_PACKAGE=tensorflow-cpu
 ARG TF_VERSION=2.21
 
+# The sandbox's system packages (scripts/setup.sh installs the same): libseccomp2 compiles its
+# system-call filter, util-linux has setpriv and prlimit. Both come with Debian's base image; they
+# are installed only where missing. (The prediction container itself runs with --no-sandbox.)
+RUN (ldconfig -p | grep -q 'libseccomp\.so\.2' && command -v setpriv && command -v prlimit) >/dev/null 2>&1 \
+ || (apt-get update -qq && apt-get install -y -qq --no-install-recommends libseccomp2 util-linux \
+     && rm -rf /var/lib/apt/lists/*)
+
 ENV PATH=/opt/pgdl/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -16,7 +16,7 @@ with 1 and 2 workers:
 Targets (issue 3): overhead <= 50 ms per model (median); ``one_pass`` at least
 2x faster than ``tfrecords``.
 
-    .venv/bin/python benchmarks/bench_runner.py [--models 32] [--train 20000] [--workers 1 2]
+    .venv/bin/python benchmarks/bench_runner.py [--models 32] [--train 20000] [--workers 1 2] [--measures trivial]
 """
 
 from __future__ import annotations
@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dim", type=int, default=32, help="input dimension")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--no-sandbox", action="store_true")
+    parser.add_argument("--measures", nargs="+", choices=list(MEASURES), default=list(MEASURES),
+                        help="which measures to run (the speed-up line needs one_pass and tfrecords)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="pgdl-bench-") as tmp:
         tmp = Path(tmp)
@@ -104,7 +106,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"task: {args.models} models, {args.train} x {args.dim} training examples "
               f"(built in {time.perf_counter() - started:.1f} s)", file=sys.stderr)
         rows = []
-        for name, code in MEASURES.items():
+        for name in args.measures:
+            code = MEASURES[name]
             sub = tmp / name
             sub.mkdir()
             (sub / "complexity.py").write_text(code)
@@ -120,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{row['measure']:<10} {row['workers']:>7} {row['wall_s']:>7.1f} {row['model_ms']:>12.1f} "
               f"{row['measure_ms']:>10.1f} {row['overhead_ms']:>11.1f} {row['load_ms']:>16.1f}")
     by = {(r["measure"], r["workers"]): r for r in rows}
-    for workers in args.workers:
+    for workers in args.workers if {"one_pass", "tfrecords", "trivial"} <= set(args.measures) else ():
         ratio = by[("tfrecords", workers)]["measure_ms"] / by[("one_pass", workers)]["measure_ms"]
         print(f"one pass from memory vs re-reading TFRecords, {workers} worker(s): {ratio:.1f}x faster "
               f"(target >= 2x); trivial-measure overhead {by[('trivial', workers)]['overhead_ms']:.1f} ms "

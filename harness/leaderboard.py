@@ -33,6 +33,7 @@ import math
 import os
 import re
 import shutil
+import stat
 import tempfile
 import zipfile
 from dataclasses import asdict, dataclass, field, replace
@@ -40,12 +41,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from harness import __version__
-from harness.errors import HarnessError
+from harness.errors import HarnessError, one_line
 from harness.evaluate import SCORES_JSON, SCORES_TXT, ScoreReport, evaluate_references
 from harness.records import PREDICT_SUFFIX, RUN_LOG, RunRecord, atomic_write_text, read_run_log, record_order
 from harness.runner import LOG_DIR, SUBMISSION_INFO, RunConfig, input_tasks, run_submission
 from harness.submission import default_name, open_submission
 from harness.task import MODEL_CONFIGS, Reference, Task, natural_key
+from harness.visible import visible_paths
 
 LEADERBOARD_CSV = "leaderboard.csv"
 LEADERBOARD_MD = "leaderboard.md"
@@ -215,16 +217,26 @@ def submission_name(path: str | Path) -> str:
     return name or default_name(path)
 
 
+_METADATA_BYTES = 64 << 10
+
+
 def _read_metadata(path: Path) -> str:
-    if path.is_dir():
-        meta = path / METADATA
-        return meta.read_text(errors="replace") if meta.is_file() else ""
+    """The submission's ``metadata`` text (at most 64 KiB of it), or ``""``; never follows a link and
+    never fails, whatever the folder or zip holds (the submission itself is checked when it is opened)."""
     try:
+        if path.is_dir():
+            fd = os.open(path / METADATA, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb") as fh:
+                data = fh.read(_METADATA_BYTES) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
+            return data.decode(errors="replace")
         with zipfile.ZipFile(path) as zf:
             names = [n for n in zf.namelist() if n.rstrip("/").count("/") <= 1 and
                      n.rsplit("/", 1)[-1] == METADATA]
-            return zf.read(min(names, key=len)).decode(errors="replace") if names else ""
-    except (OSError, zipfile.BadZipFile):
+            if not names:
+                return ""
+            with zf.open(min(names, key=len)) as fh:
+                return fh.read(_METADATA_BYTES).decode(errors="replace")
+    except Exception:  # noqa: BLE001 - a broken or hostile zip: no metadata (opening it says why)
         return ""
 
 
@@ -245,16 +257,15 @@ def slug(name: str) -> str:
 def input_files(task: Task) -> list[tuple[str, Path]]:
     """The files of ``task`` a submission may see, as (relative POSIX path, path), sorted by path.
 
-    The model folders and ``dataset_1/train``; never ``model_configs.json`` or
-    a test split, even in the combined layout.
+    What `harness.visible` defines: the model folders and ``dataset_1/train``;
+    never ``model_configs.json`` or a test split, even in the combined layout.
     """
-    roots = [task.model_dir(m) for m in task.model_ids()] + [task.train_dir]
     files = []
-    for root in roots:
-        for dirpath, _dirs, names in os.walk(root):
+    for visible in visible_paths(task):
+        for dirpath, _dirs, names in os.walk(visible.host):
             for fname in names:
                 path = Path(dirpath) / fname
-                files.append((path.relative_to(task.input_dir).as_posix(), path))
+                files.append((f"{visible.inside}/{path.relative_to(visible.host).as_posix()}", path))
     return sorted(files)
 
 
@@ -432,6 +443,9 @@ def _entry(path: Path, name: str, dest: Path, base: Provenance, produce: Produce
         return load_entry(name, path, dest, provenance, reused=reused)
     except HarnessError as exc:
         return Entry(name, str(path), dest, error=str(exc), records=_records(dest))
+    except Exception as exc:  # noqa: BLE001 - one submission's failure must not end the others' board
+        return Entry(name, str(path), dest, error=f"internal error ({type(exc).__name__}: {one_line(exc)})",
+                     records=_records(dest))
 
 
 def _records(result_dir: Path) -> tuple[RunRecord, ...]:

@@ -4,14 +4,23 @@ As in the 2020 competition, a submission is run by an *ingestion* container
 and scored by a separate *scoring* container, both from the image of the
 repository's ``Dockerfile``:
 
-* prediction: no network; mounted read-only the tasks' input side at
-  ``/data/input_data`` and the submission at ``/submission``, writable only
-  ``/output``; no reference data anywhere. It runs ``pgdl predict --no-sandbox``:
-  the container is the sandbox, and the harness still enforces the per-model
-  time and memory limits.
+* prediction: no network; mounted read-only what a submission may see of
+  each task (`harness.visible`: its model folders and training split, path
+  by path, under ``/data/input_data``) and the submission at
+  ``/submission``, writable only ``/output``; no reference data anywhere. It
+  runs ``pgdl predict --no-sandbox``: the container is the sandbox, and the
+  harness still enforces the per-model time and memory limits.
 * scoring: no network; mounted read-only the predictions at ``/predictions``
   and the reference side at ``/data/reference_data``, writable only
   ``/scores``. It runs ``pgdl evaluate``.
+
+The host never opens anything a container made where the container could
+have placed it: each container writes into an empty staging folder of its
+own (``OUT/.staging/<name>/``, removed afterwards), and the host copies back
+only regular files with the names it expects (`PREDICTION_FILES`,
+``<task>.predict``, the scores), of bounded size, opened with ``O_NOFOLLOW``
+(`copy_back`). The containers' output logs are written by the host into
+``OUT/<name>/``, which no container mounts.
 
 The data root must be in the split layout (``ROOT/input_data`` and
 ``ROOT/reference_data``): in the combined layout the reference would sit
@@ -39,8 +48,11 @@ without a container engine, such as CI.
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import stat
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, Sequence
@@ -49,7 +61,11 @@ from harness.errors import HarnessError
 from harness.evaluate import SCORES_JSON, SCORES_TXT
 from harness.tables import MODELS_CSV
 from harness.leaderboard import Leaderboard, Log, build_leaderboard, reference_data
-from harness.runner import RunConfig, input_tasks
+from harness.records import PREDICT_SUFFIX, RUN_LOG
+from harness.runner import LOG_DIR, SUBMISSION_INFO, RunConfig, input_tasks
+from harness.scratch import remove_tree
+from harness.task import Task
+from harness.visible import visible_paths
 
 INPUT_DATA = "/data/input_data"
 REFERENCE_DATA = "/data/reference_data"
@@ -59,8 +75,12 @@ PREDICTIONS = "/predictions"
 SCORES = "/scores"
 #: The image's virtual environment first (container-check does not apply the image's ENV).
 IMAGE_PATH = "/opt/pgdl/bin:/usr/local/bin:/usr/bin:/bin"
-SCORING_DIR = "scoring"
 STAGING_DIR = ".staging"
+#: The most bytes the host copies back of one file a container wrote.
+MAX_COPIED_BYTES = 256 << 20
+#: What the host copies back from the prediction container's /output, besides ``<task>.predict``.
+PREDICTION_FILES = (RUN_LOG, SUBMISSION_INFO)
+_WORKER_LOG = re.compile(r"^worker-[0-9]{1,6}\.log$")
 
 
 @dataclass(frozen=True)
@@ -133,11 +153,12 @@ class ContainerCheckEngine:
                        "PYTHONDONTWRITEBYTECODE=1", *step.command]
 
 
-def prediction_step(submission: Path, input_root: Path, out_dir: Path, config: RunConfig) -> ContainerStep:
-    """The ingestion container: ``pgdl predict --no-sandbox`` on ``/data`` (input side only).
+def prediction_step(submission: Path, tasks: Sequence[Task], out_dir: Path, config: RunConfig) -> ContainerStep:
+    """The ingestion container: ``pgdl predict --no-sandbox`` on ``/data`` (what a submission may see).
 
     ``submission`` is a folder (mounted as ``/submission``) or a zip alone in
-    its folder (that folder is mounted, so nothing else may lie in it).
+    its folder (that folder is mounted, so nothing else may lie in it); each
+    of ``tasks`` is mounted path by path as `harness.visible` lists it.
     """
     source, target = (submission, SUBMISSION) if submission.is_dir() else \
         (submission.parent, f"{SUBMISSION}/{submission.name}")
@@ -149,8 +170,9 @@ def prediction_step(submission: Path, input_root: Path, out_dir: Path, config: R
     command += ["--keras", config.keras, "--seeding", config.seeding]
     if config.keep_going:
         command.append("--keep-going")
-    return ContainerStep("predict", (Mount(input_root, INPUT_DATA), Mount(source, SUBMISSION),
-                                     Mount(out_dir, OUTPUT, read_only=False)), tuple(command))
+    inputs = tuple(Mount(p.host, f"{INPUT_DATA}/{task.name}/{p.inside}") for task in tasks for p in visible_paths(task))
+    return ContainerStep("predict", inputs + (Mount(source, SUBMISSION), Mount(out_dir, OUTPUT, read_only=False)),
+                         tuple(command))
 
 
 def scoring_step(pred_dir: Path, reference_root: Path, scores_dir: Path, *, bootstrap: int = 200,
@@ -185,41 +207,117 @@ def run_official(submissions: Sequence[str | Path], data_root: str | Path, out_d
     if not submissions:
         raise HarnessError("give at least one submission")
     say = log or (lambda _msg: None)
-    input_root, reference_root = split_roots(data_root)
+    _input_root, reference_root = split_roots(data_root)
     tasks = input_tasks(data_root)
     references = reference_data(tasks)
 
     def produce(path: Path, dest: Path, reused: bool) -> None:
-        _run_containers(path, dest, input_root, reference_root, engine, config, reused=reused,
+        _run_containers(path, dest, tasks, reference_root, engine, config, reused=reused,
                         bootstrap=bootstrap, seed=seed, say=say)
 
     return build_leaderboard(submissions, tasks, references, out_dir, config, produce, seed=seed,
                              isolation="container", rerun=rerun, log=log, progress=progress)
 
 
-def _run_containers(path: Path, dest: Path, input_root: Path, reference_root: Path, engine: Engine,
+def _run_containers(path: Path, dest: Path, tasks: Sequence[Task], reference_root: Path, engine: Engine,
                     config: RunConfig, *, reused: bool, bootstrap: int, seed: int, say: Log) -> None:
-    """The prediction container (unless ``reused``), then the scoring one; scores moved into ``dest``."""
+    """The prediction container (unless ``reused``), then the scoring one, each writing into an empty
+    staging folder; what they wrote is copied into ``dest`` by `copy_back`."""
     staging = dest.parent / STAGING_DIR / dest.name
+    remove_tree(staging)
+    staging.mkdir(parents=True)
     try:
         if not reused:
             say("    prediction container")
-            _run(engine, prediction_step(_staged(path, staging), input_root, dest, config), dest)
-        scores_dir = dest / SCORING_DIR
-        shutil.rmtree(scores_dir, ignore_errors=True)
-        scores_dir.mkdir()
+            output = _fresh(staging / "output")
+            copy_back(dest, output, PREDICTION_FILES)  # lets an interrupted run resume (our own files)
+            _run(engine, prediction_step(_staged(path, staging / "submission"), tasks, output, config), dest)
+            predicted = PREDICTION_FILES + tuple(f"{t.name}{PREDICT_SUFFIX}" for t in tasks)
+            copy_back(output, dest, predicted)
+            copy_back(output / LOG_DIR, _fresh(dest / LOG_DIR, keep=True), _worker_logs(output / LOG_DIR))
+        predictions = _fresh(staging / "predictions")
+        copy_back(dest, predictions, (RUN_LOG,) + tuple(f"{t.name}{PREDICT_SUFFIX}" for t in tasks))
+        scores = _fresh(staging / "scores")
         say("    scoring container")
         # `pgdl evaluate` exits with 1 for flagged tasks (scores written), 2 for bad input (none written).
-        log_path = _run(engine, scoring_step(dest, reference_root, scores_dir, bootstrap=bootstrap, seed=seed),
+        log_path = _run(engine, scoring_step(predictions, reference_root, scores, bootstrap=bootstrap, seed=seed),
                         dest, accept=(0, 1))
-        if not (scores_dir / SCORES_JSON).is_file():
+        for name in (SCORES_JSON, SCORES_TXT, MODELS_CSV):
+            (dest / name).unlink(missing_ok=True)
+        copy_back(scores, dest, (MODELS_CSV, SCORES_TXT, SCORES_JSON))   # scores.json, the mark of a finished run, last
+        if not (dest / SCORES_JSON).is_file():
             raise HarnessError(f"the evaluate container wrote no scores: {_last_line(log_path)} "
                                f"(full output: {log_path})")
-        for fname in (MODELS_CSV, SCORES_TXT, SCORES_JSON):   # scores.json, the mark of a finished run, last
-            os.replace(scores_dir / fname, dest / fname)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.rmtree(dest / SCORING_DIR, ignore_errors=True)
+        remove_tree(staging)
+
+
+def _fresh(folder: Path, keep: bool = False) -> Path:
+    """``folder``, made (empty unless ``keep``)."""
+    if not keep:
+        remove_tree(folder)
+    folder.mkdir(parents=True, exist_ok=keep)
+    return folder
+
+
+def _worker_logs(folder: Path) -> tuple[str, ...]:
+    """The names in ``folder`` that look like a worker's log (the listing itself follows nothing)."""
+    try:
+        return tuple(sorted(n for n in os.listdir(folder) if _WORKER_LOG.match(n)))
+    except OSError:
+        return ()
+
+
+def copy_back(source: Path, dest: Path, names: Sequence[str], max_bytes: int = MAX_COPIED_BYTES) -> list[str]:
+    """Copy ``source/<name>`` to ``dest/<name>`` for each of ``names`` that is a regular file there.
+
+    Whatever else ``source`` holds is ignored: links (never followed: the
+    folder is opened with ``O_NOFOLLOW | O_DIRECTORY`` and each file with
+    ``O_NOFOLLOW``), special files, folders, other names. At most
+    ``max_bytes`` of a file are copied; a longer file is left out. Each copy
+    replaces ``dest/<name>`` atomically (a new file renamed into place, so
+    that nothing already at that name is opened or followed). Returns the
+    names copied.
+    """
+    try:
+        dir_fd = os.open(source, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return []
+    copied = []
+    try:
+        for name in names:
+            data = _read_regular(dir_fd, name, max_bytes)
+            if data is None:
+                continue
+            handle, temp = tempfile.mkstemp(dir=dest, prefix=f".{name}.")
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            os.chmod(temp, 0o644)
+            os.replace(temp, dest / name)
+            copied.append(name)
+    finally:
+        os.close(dir_fd)
+    return copied
+
+
+def _read_regular(dir_fd: int, name: str, max_bytes: int) -> bytes | None:
+    if "/" in name or name in (".", ".."):
+        return None
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
+            return None
+        chunks, size = [], 0
+        while size <= max_bytes and (chunk := os.read(fd, min(1 << 20, max_bytes + 1 - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks) if size <= max_bytes else None
 
 
 def _staged(path: Path, staging: Path) -> Path:
@@ -229,17 +327,17 @@ def _staged(path: Path, staging: Path) -> Path:
         return path
     if not path.is_file():
         raise HarnessError(f"{path}: no such file or folder")
-    shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     return Path(shutil.copy2(path, staging / f"{path.stem}.zip"))
 
 
 def _run(engine: Engine, step: ContainerStep, dest: Path, accept: tuple[int, ...] = (0,)) -> Path:
-    """Run ``step``, its output to ``dest/container-<name>.log`` (returned). `HarnessError` with the
-    output's last line when the exit status is not in ``accept``."""
+    """Run ``step``, its output to ``dest/container-<name>.log`` (returned; no container mounts ``dest``).
+    `HarnessError` with the output's last line when the exit status is not in ``accept``."""
     log_path = dest / f"container-{step.name}.log"
     argv = engine.argv(step)
-    with open(log_path, "wb") as log:
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    with os.fdopen(fd, "wb") as log:
         log.write(("$ " + " ".join(argv) + "\n").encode())
         log.flush()
         try:

@@ -7,8 +7,8 @@ The zip holds ``complexity.py`` at its root and the files beside it, minus
 what never belongs in a submission: ``__pycache__`` folders, ``*.pyc``/``*.pyo``,
 ``.DS_Store``, ``__MACOSX``, and hidden files and folders (names starting with
 a dot: ``.git``, ``.ipynb_checkpoints``, editor swap files). A symbolic link is
-stored as the file it points to when that file lies inside the submission, and
-refused otherwise. The zip is reproducible: members in sorted order, with a
+refused, as when the harness opens a submission (`harness.submission.open_submission`:
+it never follows a submission's links). The zip is reproducible: members in sorted order, with a
 fixed timestamp and permissions, so the same files always give the same bytes.
 
 Before the zip is kept, `harness.runner.check_submission` imports it in a
@@ -46,38 +46,21 @@ class PackResult:
 
 
 def submission_files(root: str | Path) -> list[tuple[str, Path]]:
-    """The files of the submission folder ``root`` that belong in its zip, as (member name, path), sorted.
-
-    Raises `HarnessError` for a symbolic link that leads outside ``root``
-    (or nowhere), naming it.
-    """
+    """The files of the (checked: links refused) submission folder ``root`` that belong in its zip,
+    as (member name, path), sorted."""
     root = Path(root)
-    real_root = root.resolve()
     files = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = [d for d in dirnames if _kept(d) and not _outside_link(Path(dirpath) / d, real_root)]
+        dirnames[:] = [d for d in dirnames if _kept(d)]
         for name in filenames:
             path = Path(dirpath) / name
-            if not _kept(name):
-                continue
-            if path.is_symlink() and _outside_link(path, real_root):
-                raise HarnessError(f"{path}: a symbolic link to {os.readlink(path)}, outside the submission "
-                                   f"(copy the file in instead)")
-            if path.is_file():
+            if _kept(name) and path.is_file() and not path.is_symlink():
                 files.append((path.relative_to(root).as_posix(), path))
     return sorted(files)
 
 
 def _kept(name: str) -> bool:
     return name not in SKIPPED_NAMES and not name.startswith(".") and not name.endswith(SKIPPED_SUFFIXES)
-
-
-def _outside_link(path: Path, real_root: Path) -> bool:
-    """True for a symbolic link whose target is missing or outside ``real_root``."""
-    if not path.is_symlink():
-        return False
-    target = path.resolve()
-    return not target.exists() or not target.is_relative_to(real_root)
 
 
 def write_zip(files: list[tuple[str, Path]], dest: str | Path) -> int:

@@ -60,6 +60,7 @@ from harness.runner import LOG_DIR, RunConfig, _ImportFailure, _Job, _RunContext
 from harness.sandbox import proc_stat, tree_pids
 from harness.submission import Submission
 from harness.task import Task
+from harness.visible import visible_paths
 
 INSTALL_HINT = "pip install 'pgdl-harness[ray]'"
 CACHE_ENV = "PGDL_RAY_CACHE"
@@ -224,9 +225,8 @@ def plan_units(task: str, models: Sequence[str], size: int, first_index: int) ->
 
 def pack_task_input(task: Task, models: Sequence[str]) -> bytes:
     """The input side a unit needs, as an uncompressed tar: ``model_<id>/`` for ``models`` and
-    ``dataset_1/train/``. Never ``model_configs.json`` nor ``dataset_1/test`` (combined layout)."""
-    entries = [(task.model_dir(m), f"model_{m}") for m in models]
-    return pack_trees(entries + [(task.train_dir, "dataset_1/train")])
+    ``dataset_1/train/`` (`harness.visible`). Never ``model_configs.json`` nor ``dataset_1/test``."""
+    return pack_trees([(p.host, p.inside) for p in visible_paths(task, models)])
 
 
 def pack_trees(entries: Sequence[tuple[Path, str]]) -> bytes:

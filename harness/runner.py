@@ -35,23 +35,24 @@ import math
 import os
 import queue
 import statistics
-import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Sequence
 
 from harness.errors import HarnessError
 from harness.keras_mode import LEGACY_KERAS_ENV, KerasChoice, KerasMode, KerasState
 from harness.progress import RunProgress
 from harness.records import (RUN_LOG, RunLog, RunRecord, atomic_write_text, read_run_log,
                              record_order, write_predict, write_run_log)
-from harness.sandbox import (LIB_DIR, SUBMISSION_DIR, Limits, Reply, SandboxLayout, TaskMount,
-                             WorkerProcess, prepare_private_copy, require_bwrap, sandbox_task_dir,
-                             tree_usage, worker_uid)
-from harness.submission import ENTRY_FILE, Submission, open_submission
+from harness import protocol
+from harness.memory import WorkerCgroup, find_delegated_cgroup
+from harness.sandbox import (LIB_DIR, SUBMISSION_DIR, Limits, LogBudget, Reply, SandboxLayout, TaskMount,
+                             UidPool, WorkerLog, WorkerProcess, python_command, require_bwrap,
+                             sandbox_task_dir, tree_usage, worker_command)
+from harness.scratch import remove_tree, scratch_dir
+from harness.submission import ENTRY_FILE, IntakeLimits, Submission, open_submission
 from harness.task import Task, find_tasks
 
 if TYPE_CHECKING:
@@ -96,7 +97,12 @@ class RunConfig:
     ``keep_going`` runs every model of a task even after `TIMEOUT_STREAK`
     consecutive timeouts.
     ``startup_seconds`` bounds a worker's start before the submission is
-    imported (Python and TensorFlow). ``tmp_mb`` caps the worker's ``/tmp``.
+    imported (Python and TensorFlow). ``tmp_mb`` caps the worker's ``/tmp``
+    and ``/dev/shm`` (each a tmpfs; what they hold counts as memory too).
+    ``submission_mb`` caps the submission (a folder's files, a zip's expanded
+    size) and the room its writable copy in the sandbox may grow by.
+    ``log_mb`` caps the workers' logs of the whole run, ``model_log_mb``
+    those of one model (output past a cap is cut, with a marker).
     ``tasks`` restricts the run to tasks of these names; ``models_per_task``
     to the first models of each task. ``progress`` shows progress bars.
     ``ray`` runs the models as units of work on a Ray cluster instead of in
@@ -115,6 +121,9 @@ class RunConfig:
     keep_going: bool = False
     startup_seconds: float = 300.0
     tmp_mb: int = 1024
+    submission_mb: int = 512
+    log_mb: int = 64
+    model_log_mb: int = 4
     tasks: tuple[str, ...] | None = None
     models_per_task: int | None = None
     progress: bool = False
@@ -128,6 +137,9 @@ class RunConfig:
         object.__setattr__(self, "keras", KerasMode.parse(self.keras).value)
         if self.seeding not in SEEDINGS:
             raise HarnessError(f"--seeding must be one of {', '.join(SEEDINGS)}. Received: {self.seeding!r}")
+        for name in ("tmp_mb", "submission_mb", "log_mb", "model_log_mb"):
+            if getattr(self, name) < 1:
+                raise HarnessError(f"{name} must be positive. Received: {getattr(self, name)!r}")
 
     @property
     def slots(self) -> list[int | None]:
@@ -141,6 +153,10 @@ class RunConfig:
     def limits(self, seconds: float) -> Limits:
         """What one wait on a worker may use: ``seconds`` of wall time, and this run's memory and threads."""
         return Limits(seconds, self.memory_mb << 20, self.max_threads)
+
+    def intake(self) -> IntakeLimits:
+        """What a submission may hold (`harness.submission.IntakeLimits`) under this config."""
+        return IntakeLimits(max_bytes=self.submission_mb << 20)
 
 
 @dataclass(frozen=True)
@@ -230,8 +246,8 @@ def run_submission(submission: str | Path, data_root: str | Path, out_dir: str |
     tasks = input_tasks(data_root, config.tasks)
     out = Path(out_dir)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="pgdl-run-") as scratch:
-        sub = open_submission(submission, scratch)
+    with scratch_dir("pgdl-run-") as scratch:
+        sub = open_submission(submission, scratch, config.intake())
         (out / LOG_DIR).mkdir(parents=True, exist_ok=True)
         _claim_output(out, sub)
         done = {key: r for key, r in read_run_log(out / RUN_LOG).items() if r.status != "skipped"}
@@ -325,8 +341,8 @@ def check_submission(submission: str | Path, data_root: str | Path,
     ids = task.model_ids()
     if not ids:
         raise HarnessError(f"{task.input_dir}: no model folders")
-    with tempfile.TemporaryDirectory(prefix="pgdl-check-") as scratch:
-        sub = open_submission(submission, scratch)
+    with scratch_dir("pgdl-check-") as scratch:
+        sub = open_submission(submission, scratch, config.intake())
         logs = Path(scratch) / LOG_DIR
         logs.mkdir()
         context = _RunContext(sub, [task], config, Path(scratch), logs)
@@ -392,6 +408,9 @@ class _RunContext:
     progress: RunProgress | None = None
     keras: KerasState | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
+    uids: UidPool = field(default_factory=UidPool)
+    logs: LogBudget | None = None
+    cgroup: Path | None = field(default_factory=find_delegated_cgroup)
     _serials: Iterator[int] = field(default_factory=itertools.count)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _import_failure: _ImportFailure | None = None
@@ -401,6 +420,8 @@ class _RunContext:
     def __post_init__(self) -> None:
         if self.keras is None:
             self.keras = KerasState.for_submission(self.config.keras, self.submission.root)
+        if self.logs is None:
+            self.logs = LogBudget(self.config.log_mb << 20, self.config.model_log_mb << 20)
 
     def next_serial(self) -> int:
         with self._lock:
@@ -436,6 +457,8 @@ class _Session:
         self.processes_at_start = 0
         self.worker_keras: str | None = None
         self.log_path = context.log_dir / f"worker-{slot}.log"
+        self.log = WorkerLog(self.log_path, context.logs)
+        self.copy: Path | None = None  # the worker's copy of the submission, without the sandbox
 
     def __enter__(self) -> "_Session":
         return self
@@ -490,11 +513,11 @@ class _Session:
             return _Attempt(record, failure.keras3_error, failure)
         if (skipped := self.context.skip_message(job.task)) is not None:  # stopped while the worker started
             return _Attempt(RunRecord(job.task, job.model, "skipped", None, 0.0, skipped))
-        sent = self.worker.send({"op": "run", "job": job.name, "task": job.task,
-                                 "model": job.model, "seed": model_seed(job.task, job.model),
-                                 "time_budget": config.time_per_model})
+        self.log.section(f"model {job.name}")
+        sent = self.worker.send(protocol.Run(job.name, job.task, job.model, model_seed(job.task, job.model),
+                                             config.time_per_model))
         reply = self.worker.receive(config.limits(config.time_per_model)) if sent else Reply("died", detail="its input pipe is closed")
-        keras3_error = reply.kind == "message" and reply.message.get("keras3_attribute_error") is True
+        keras3_error = isinstance(reply.message, protocol.Result) and reply.message.keras3_attribute_error
         record = replace(self._record(job, reply), keras=choice.version, keras_reason=choice.reason)
         return _Attempt(record, keras3_error and record.status == "error")
 
@@ -502,6 +525,9 @@ class _Session:
         if self.worker is not None:
             self.worker.close()
             self.worker = None
+        if self.copy is not None:  # a sandboxed worker's copy is on a tmpfs that ends with it
+            remove_tree(self.copy)
+            self.copy = None
 
     def kill(self) -> None:
         worker = self.worker
@@ -511,8 +537,8 @@ class _Session:
     def _record(self, job: _Job, reply: Reply) -> RunRecord:
         config = self.context.config
         msg = reply.message
-        if reply.kind == "message" and (msg.get("op") != "result" or msg.get("job") != job.name):
-            reply = Reply("protocol", detail="answered out of turn", seconds=reply.seconds)
+        if reply.kind == "message" and not (isinstance(msg, protocol.Result) and msg.job == job.name):
+            reply = Reply("protocol", detail=f"a {msg.OP!r} message out of turn", seconds=reply.seconds)
             self.worker.kill()
         if reply.kind != "message":
             self.stop()
@@ -520,17 +546,12 @@ class _Session:
             return RunRecord(job.task, job.model, status, None, reply.seconds, message, self.slot)
         if tree_usage(self.worker.pid).processes > self.processes_at_start:
             self.stop()  # it left processes behind (a fork bomb's zombies, daemons): start afresh
-        status = msg.get("status")
-        value = msg.get("value")
-        message = self._host_paths(job.task, str(msg.get("message") or "")[:500])
-        if status == "ok" and not (isinstance(value, (int, float)) and not isinstance(value, bool)
-                                   and math.isfinite(value)):
-            status, message = "invalid", f"returned {value!r}, not a finite number"
-        if status not in ("ok", "error", "invalid"):
-            status, message = "crashed", f"the worker answered with status {status!r}"
-        return RunRecord(job.task, job.model, status, float(value) if status == "ok" else None,
-                         reply.seconds, message, self.slot, _seconds(msg, "measure_seconds"),
-                         _seconds(msg, "load_seconds"))
+        status, value = msg.status.value, usable_value(msg.value)
+        message = self._host_paths(job.task, msg.message[:500])
+        if status == "ok" and value is None:
+            status, message = "invalid", f"returned {_shown(msg.value)}, not a finite number"
+        return RunRecord(job.task, job.model, status, value if status == "ok" else None,
+                         reply.seconds, message, self.slot, msg.measure_seconds, msg.load_seconds)
 
     def _host_paths(self, task: str, message: str) -> str:
         """``message`` with the sandbox's path of the task's input side replaced by the host's."""
@@ -547,60 +568,71 @@ class _Session:
         if context.progress is not None:
             context.progress.worker_starting(self.slot)
         serial = context.next_serial()
-        copy = context.submission.copy_to(context.scratch / f"worker-{serial}")
-        command = [sys.executable, "-m", "harness.worker"]
-        wrap = None
-        if config.sandbox:
-            uid = worker_uid(serial) if os.geteuid() == 0 else None
-            prepare_private_copy(copy, uid)
-            if uid is not None:
-                command += ["--uid", str(uid), "--max-threads", str(config.max_threads)]
-            wrap = SandboxLayout(copy, context.task_mounts(), uid=uid, gpu=self.gpu is not None,
-                                 tmp_mb=config.tmp_mb).bwrap_args()
-            tasks = {t.name: sandbox_task_dir(t.name) for t in context.tasks}
-            program_dir = SUBMISSION_DIR
-        else:
-            command += ["--parent-pid", str(os.getpid())]
-            tasks = {t.name: str(t.input_dir) for t in context.tasks}
-            program_dir = str(copy)
-        with open(self.log_path, "ab") as log:
-            log.write(f"=== worker {serial} (slot {self.slot}) starting ===\n".encode())
-        self.worker = WorkerProcess.start(command, self._env(keras.version), wrap=wrap, log_path=self.log_path)
+        self.log.section(f"worker {serial} (slot {self.slot}) starting")
+        self.worker = self._launch(serial, keras.version)
         self.worker_keras = keras.version
         if context.cancelled.is_set():  # the run ended while this worker was being launched
             self.stop()
             raise HarnessError("run cancelled")
-        self.worker.send({"op": "init", "submission_dir": program_dir, "tasks": tasks,
-                          "threads": config.threads_per_worker(), "keras2": keras.version == "2",
-                          "seeding": config.seeding})
-        hello = self._expect("hello", config.limits(config.startup_seconds))
+        self.worker.send(self._init(keras.version))
+        hello = self._expect(protocol.Hello, config.limits(config.startup_seconds))
         if hello.kind != "message":
             tail = " | ".join(self.worker.output_tail(3))
             self.stop()
             raise HarnessError(f"a worker could not start ({hello.detail}); its last output: {tail or 'none'} "
                                f"(full output in {self.log_path})")
-        ready = self._expect("ready", config.limits(config.time_per_model))
-        if ready.kind == "message" and ready.message["op"] == "ready":
+        ready = self._expect(protocol.Ready, config.limits(config.time_per_model))
+        if isinstance(ready.message, protocol.Ready):
             self.processes_at_start = tree_usage(self.worker.pid).processes
-            self.started = _Started(float(hello.message.get("seconds", 0.0)),
-                                    float(ready.message.get("seconds", 0.0)), str(ready.message.get("plan")))
+            self.started = _Started(hello.message.seconds, ready.message.seconds, ready.message.plan)
             context.imported.set()
             if context.progress is not None:
                 context.progress.worker_ready(self.slot)
             return
         self.stop()
-        if ready.kind == "message":
-            raise _ImportFailure("error", f"{ENTRY_FILE} failed to import: {ready.message.get('message')}",
-                                 ready.message.get("keras3_attribute_error") is True)
+        if isinstance(ready.message, protocol.ImportFailed):
+            raise _ImportFailure("error", f"{ENTRY_FILE} failed to import: {ready.message.message[:500]}",
+                                 ready.message.keras3_attribute_error)
         status, message = _failure(ready, f"importing {ENTRY_FILE}", config, self.log_path)
         raise _ImportFailure(status, message)
 
-    def _expect(self, op: str, limits: Limits) -> Reply:
+    def _launch(self, serial: int, keras: str) -> WorkerProcess:
+        """Start the worker process: sandboxed (bwrap, system-call filter, dropped privileges), or not."""
+        context, config = self.context, self.context.config
+        if not config.sandbox:
+            self.copy = context.submission.copy_to(context.scratch / f"worker-{serial}")
+            command = python_command(Path(__file__).resolve().parent.parent) + [
+                "--parent-pid", str(os.getpid()), "--submission-dir", str(self.copy)]
+            return WorkerProcess.start(command, self._env(keras), log=self.log)
+        from harness.seccomp import compile_filter
+
+        uid = context.uids.take() if os.geteuid() == 0 else None
+        layout = SandboxLayout(context.submission.root, context.task_mounts(), uid=uid,
+                               gpu=self.gpu is not None, tmp_mb=config.tmp_mb,
+                               submission_mb=config.submission_mb + config.tmp_mb)
+        command = worker_command(python_command(LIB_DIR), uid=uid, max_threads=config.max_threads)
+        cgroup = None
+        if context.cgroup is not None:
+            cgroup = WorkerCgroup.create(context.cgroup, f"pgdl-{os.getpid()}-{serial}", config.memory_mb << 20)
+        return WorkerProcess.start(command, self._env(keras), wrap=layout.bwrap_args(), seccomp=compile_filter(),
+                                   log=self.log, cgroup=cgroup)
+
+    def _init(self, keras: str) -> protocol.Init:
+        context, config = self.context, self.context.config
+        if config.sandbox:
+            tasks = {t.name: sandbox_task_dir(t.name) for t in context.tasks}
+            program_dir = SUBMISSION_DIR
+        else:
+            tasks = {t.name: str(t.input_dir) for t in context.tasks}
+            program_dir = ""  # the worker was given its copy's folder on its command line
+        return protocol.Init(program_dir, tasks, config.threads_per_worker(), keras == "2", config.seeding)
+
+    def _expect(self, kind: type[protocol.Message], limits: Limits) -> Reply:
         reply = self.worker.receive(limits)
-        allowed = {op, "import_error"} if op == "ready" else {op}
-        if reply.kind == "message" and reply.message["op"] not in allowed:
+        allowed = (kind, protocol.ImportFailed) if kind is protocol.Ready else (kind,)
+        if reply.kind == "message" and not isinstance(reply.message, allowed):
             self.worker.kill()
-            return Reply("protocol", detail=f"sent {reply.message['op']!r} instead of {op!r}")
+            return Reply("protocol", detail=f"a {reply.message.OP!r} message instead of {kind.OP!r}")
         return reply
 
     def _env(self, keras: str) -> dict[str, str]:
@@ -614,10 +646,26 @@ class _Session:
             env[LEGACY_KERAS_ENV] = "1"
         if not config.sandbox:
             mpl = self.context.scratch / f"matplotlib-{self.slot}"
-            return {**os.environ, **env, "MPLCONFIGDIR": str(mpl),
-                    "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+            return {**os.environ, **env, "MPLCONFIGDIR": str(mpl)}
         return {**env, "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp",
-                "LANG": "C.UTF-8", "PYTHONPATH": LIB_DIR, "MPLCONFIGDIR": SANDBOX_MPLCONFIGDIR}
+                "LANG": "C.UTF-8", "MPLCONFIGDIR": SANDBOX_MPLCONFIGDIR}
+
+
+def usable_value(value: float | int | None) -> float | None:
+    """``value`` as a finite float, or None when it is not one (``None``, NaN, infinite, too big)."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _shown(value: float | int | None) -> str:
+    if isinstance(value, int) and abs(value) >= 10 ** 30:
+        return f"an integer of {len(str(abs(value)))} digits"
+    return repr(value)
 
 
 def _failure(reply: Reply, doing: str, config: RunConfig, log_path: Path) -> tuple[str, str]:
@@ -629,13 +677,8 @@ def _failure(reply: Reply, doing: str, config: RunConfig, log_path: Path) -> tup
     if reply.kind == "threads":
         return "crashed", f"exceeded the thread limit while {doing}: {reply.detail}"
     if reply.kind == "protocol":
-        return "crashed", f"the worker broke the harness protocol while {doing} ({reply.detail})"
+        return "crashed", f"protocol error while {doing}: the worker sent {reply.detail}"
     return "crashed", f"the worker died while {doing}: {reply.detail} (its output: {LOG_DIR}/{log_path.name})"
-
-
-def _seconds(message: dict[str, Any], name: str) -> float | None:
-    value = message.get(name)
-    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
 class _Pool:

@@ -5,30 +5,40 @@ worker (SPEC §2). The worker sees, read-only: ``/usr`` and the few ``/etc``
 files the dynamic loader and Python need, the Python installation and the
 virtual environment, the ``harness`` package alone (at ``/pgdl/lib``, never the
 repository checkout: an editable install would otherwise put the checkout,
-the shipped zoo's reference data included, on the import path), and each
-task's input side, bound model folder by model folder plus
-``dataset_1/train`` (so that a combined-layout task's ``model_configs.json`` and
-test split stay out of view). Writable: a private copy of the submission at
-``/pgdl/submission`` and size-capped tmpfs mounts at ``/tmp`` and ``/dev/shm``;
-the root itself is remounted read-only. New PID, IPC, UTS, network and cgroup
-namespaces; no capabilities; the sandbox dies with the harness.
+the shipped zoo's reference data included, on the import path), the run's
+checked copy of the submission (``/pgdl/source``) and each task's input side,
+bound path by path as `harness.visible` defines it (so that a combined-layout
+task's ``model_configs.json`` and test split stay out of view). Writable, each
+on a size-capped tmpfs of its own that vanishes with the sandbox: ``/tmp``,
+``/dev/shm`` and ``/pgdl/submission``, where the worker's private copy of the
+submission is made before Python starts. ``/proc/sys`` and the other kernel
+knobs under ``/proc`` are read-only; the root itself is remounted read-only.
+New PID, IPC, UTS, network and cgroup namespaces; the sandbox dies with the
+harness; a system-call filter (`harness.seccomp`) refuses what a measure never
+needs.
 
-When the harness runs as root, the worker switches to an unused user id of
-its own right after start (`worker_uid`) and gets ``RLIMIT_NPROC``: the kernel
-then caps its processes and threads, which it does not do for root, and file
-permissions apply to it as to any unprivileged user. Otherwise the sandbox uses
-an unprivileged user namespace (``--unshare-all``).
+Nothing of the submission runs with privileges: `worker_command` puts
+``prlimit`` and, when the harness runs as root, ``setpriv`` (util-linux) in
+front of the interpreter, so that the process limit (``RLIMIT_NPROC``, which
+the kernel ignores for root), an otherwise unused user id with no groups, an
+empty capability bounding set and ``no_new_privs`` are in place before Python
+starts. Python itself starts isolated (``-I``: no current folder, environment
+variables or user site on ``sys.path``) in ``/``; the worker adds the
+submission's folder to the end of ``sys.path`` only after importing all it
+needs. Without root the sandbox uses an unprivileged user namespace
+(``--unshare-all``), where the caller has no privileges to drop.
 
-`WorkerProcess` starts a worker, talks JSON lines with it over two pipes, and
-watches it while it works: wall time, the resident memory of its whole process
-tree (read from ``/proc``; the machine's cgroups are not ours to use) and the
-number of threads in that tree. Going over a limit kills the whole tree.
+`WorkerProcess` starts a worker, exchanges `harness.protocol` messages with
+it over two pipes, and watches it while it works: wall time, memory
+(`harness.memory`: a delegated cgroup's ``memory.max``, or the resident memory
+of its whole process tree plus its tmpfs files, read from ``/proc``) and the
+number of threads in its tree. Going over a limit kills the whole tree.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import random
 import select
 import shutil
 import signal
@@ -38,22 +48,29 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Iterator, Literal, Mapping, Sequence
 
+from harness import protocol
 from harness.errors import HarnessError
+from harness.memory import MemoryUsage, ProcMemoryWatch, WorkerCgroup
 from harness.task import Task
+from harness.visible import visible_paths
 
 LIB_DIR = "/pgdl/lib"
+SOURCE_DIR = "/pgdl/source"
 SUBMISSION_DIR = "/pgdl/submission"
 DATA_DIR = "/pgdl/data"
+#: The sandbox's writable mounts, each a size-capped tmpfs: what the memory watch adds up.
+TMPFS_MOUNTS = ("/tmp", "/dev/shm", SUBMISSION_DIR)
+#: Kernel knobs under /proc, made read-only inside the sandbox (what container engines mask too).
+_PROC_READ_ONLY = ("/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs")
 _ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "passwd", "group",
               "nsswitch.conf", "alternatives", "fonts")
 _TOP_LEVEL_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
-_UID_BASE = 2_000_000
-_MAX_MESSAGE = 1 << 20
+_UID_RANGE = (2_000_000, 2_000_000_000)
+_MAX_FILES = 1024  # open files per process: also bounds the kernel memory in pipe buffers (sockets are refused)
 _TAIL_BYTES = 8192
-_LOG_BYTES = 20 << 20  # of a worker's output copied to its log file
-_PAGE = os.sysconf("SC_PAGE_SIZE")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
 def find_bwrap() -> str | None:
@@ -75,14 +92,43 @@ def sandbox_task_dir(task_name: str) -> str:
     return f"{DATA_DIR}/{task_name}"
 
 
-def worker_uid(serial: int) -> int:
-    """An otherwise unused user id for the ``serial``-th worker started by this harness process.
+def uids_in_use(proc: Path = Path("/proc")) -> set[int]:
+    """Every user id (real, effective, saved, file system) of a process on this machine now."""
+    used: set[int] = set()
+    for entry in proc.iterdir() if proc.is_dir() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(entry / "status") as fh:
+                line = next((line for line in fh if line.startswith("Uid:")), "")
+        except OSError:
+            continue
+        used.update(int(uid) for uid in line.split()[1:])
+    return used
 
-    Each worker gets a fresh one, so that the kernel's per-user count of
-    threads (``RLIMIT_NPROC``) starts from zero even while an earlier worker's
-    processes are still being torn down.
+
+class UidPool:
+    """Fresh user ids for a run's workers: from a random base per run, skipping ids in use.
+
+    Each worker gets an id no process on the machine has, and no other
+    run is likely to draw, so that per-user kernel state (the count of
+    threads behind ``RLIMIT_NPROC``, keyrings, ``/dev/shm`` ownership) is never
+    shared with an earlier worker or another run. Thread-safe.
     """
-    return _UID_BASE + (os.getpid() % 100_000) * 100 + serial % 100
+
+    def __init__(self, proc: Path = Path("/proc"), rng: random.Random | None = None) -> None:
+        rng = rng or random.SystemRandom()
+        self._next = rng.randrange(*_UID_RANGE)
+        self._proc = proc
+        self._lock = threading.Lock()
+
+    def take(self) -> int:
+        with self._lock:
+            used = uids_in_use(self._proc)
+            while self._next in used:
+                self._next += 1
+            uid, self._next = self._next, self._next + 1
+            return uid
 
 
 def gpu_device_nodes() -> list[Path]:
@@ -92,7 +138,7 @@ def gpu_device_nodes() -> list[Path]:
 
 @dataclass(frozen=True)
 class TaskMount:
-    """A task's input side on the host: its model folders and training split."""
+    """A task's input side on the host: what a worker may see of it (`harness.visible`)."""
 
     name: str
     model_dirs: Mapping[str, Path]
@@ -101,24 +147,36 @@ class TaskMount:
     @classmethod
     def of(cls, task: Task) -> "TaskMount":
         """What a worker may see of ``task``: every model folder and the training split, nothing else."""
-        return cls(task.name, {m: task.model_dir(m) for m in task.model_ids()}, task.train_dir)
+        paths = visible_paths(task)
+        return cls(task.name, {p.model: p.host for p in paths if p.model is not None},
+                   next(p.host for p in paths if p.model is None))
+
+    def binds(self) -> Iterator[tuple[Path, str]]:
+        """(host path, path inside the sandbox) of everything visible."""
+        base = sandbox_task_dir(self.name)
+        for model_id, host in self.model_dirs.items():
+            yield host, f"{base}/model_{model_id}"
+        yield self.train_dir, f"{base}/dataset_1/train"
 
 
 @dataclass(frozen=True)
 class SandboxLayout:
     """Everything one sandboxed worker sees; `bwrap_args` turns it into a command line.
 
-    ``submission_dir`` is the host folder of the worker's private copy of the
-    submission; ``tasks`` the tasks' input sides; ``uid`` the user id the
-    worker switches to (root only; None keeps the caller's id, in a user
-    namespace); ``gpu`` makes the NVIDIA device nodes visible.
+    ``source_dir`` is the host folder of the run's checked copy of the
+    submission (bound read-only; the worker's writable copy is made from it
+    on a tmpfs of ``submission_mb`` MiB); ``tasks`` the tasks' input sides;
+    ``uid`` the user id the worker runs as (root only; None keeps the
+    caller's id, in a user namespace); ``gpu`` makes the NVIDIA device nodes
+    visible; ``tmp_mb`` caps ``/tmp`` and ``/dev/shm``.
     """
 
-    submission_dir: Path
+    source_dir: Path
     tasks: Sequence[TaskMount]
     uid: int | None = None
     gpu: bool = False
     tmp_mb: int = 1024
+    submission_mb: int = 1024
     harness_dir: Path = field(default_factory=lambda: Path(__file__).resolve().parent)
 
     def bwrap_args(self) -> list[str]:
@@ -135,7 +193,10 @@ class SandboxLayout:
         for name in _ETC_FILES:
             if (Path("/etc") / name).exists():
                 b.bind("/etc/" + name, "/etc/" + name)
-        b.add("--proc", "/proc", "--dev", "/dev")
+        b.add("--proc", "/proc")
+        for knob in _PROC_READ_ONLY:
+            b.add("--ro-bind-try", knob, knob)
+        b.add("--dev", "/dev")
         if self.gpu:
             for node in gpu_device_nodes():
                 b.add("--dev-bind", str(node), str(node))
@@ -146,15 +207,15 @@ class SandboxLayout:
         for path in python_dirs():
             b.bind(str(path), str(path))
         b.bind(str(self.harness_dir), f"{LIB_DIR}/harness")
-        b.bind(str(self.submission_dir), SUBMISSION_DIR, writable=True)
+        b.bind(str(self.source_dir), SOURCE_DIR)
+        b.tmpfs(SUBMISSION_DIR, self.submission_mb << 20)
         for task in self.tasks:
-            base = sandbox_task_dir(task.name)
-            for model_id, host in task.model_dirs.items():
-                b.bind(str(host), f"{base}/model_{model_id}")
-            b.bind(str(task.train_dir), f"{base}/dataset_1/train")
-        b.add("--remount-ro", "/", "--chdir", SUBMISSION_DIR)
-        if self.uid is not None:  # kept only until the worker has switched to its own user id
-            b.add("--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID")
+            for host, inside in task.binds():
+                b.bind(str(host), inside)
+        b.add("--remount-ro", "/", "--chdir", "/")
+        if self.uid is not None:  # setpriv needs these three to switch ids and empty the bounding set
+            b.add("--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
+                  "--cap-add", "CAP_SETPCAP")
         elif os.geteuid() == 0:  # unprivileged bwrap grants no capabilities in the first place
             b.add("--cap-drop", "ALL")
         return b.args
@@ -164,6 +225,34 @@ class SandboxLayout:
             return ["--unshare-all"]
         # As root: no user namespace, so that the worker can take a real unprivileged id.
         return ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+
+
+def worker_command(python: Sequence[str], *, uid: int | None, max_threads: int) -> list[str]:
+    """What bwrap runs: the launchers that drop everything, the copy of the submission, then ``python``.
+
+    ``python`` is the worker's interpreter command line (`python_command`).
+    ``prlimit`` sets the open-file limit and, with ``uid``, the process limit
+    of that user; ``setpriv`` switches to ``uid`` with no groups, no
+    capabilities (bounding set included) and ``no_new_privs``; then the
+    worker's private copy of the submission is made on its tmpfs, as the
+    worker's own user, and the interpreter replaces the shell.
+    """
+    limits = ["--core=0:0", f"--nofile={_MAX_FILES}:{_MAX_FILES}"]
+    if uid is not None:
+        limits.append(f"--nproc={max_threads}:{max_threads}")
+    chain = ["/usr/bin/prlimit", *limits, "--"]
+    if uid is not None:
+        chain += ["/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                  "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+    copy = f'cp -R -P -- {SOURCE_DIR}/. {SUBMISSION_DIR}/ && exec "$@"'
+    return chain + ["/bin/sh", "-c", copy, "pgdl-worker", *python]
+
+
+def python_command(lib_dir: str | Path) -> list[str]:
+    """The worker's interpreter: isolated (``-I``; ``-B``, as ``-I`` ignores PYTHONDONTWRITEBYTECODE),
+    importing ``harness`` from ``lib_dir`` alone."""
+    boot = f"import sys; sys.path.insert(0, {str(lib_dir)!r}); from harness.worker import main; main()"
+    return [sys.executable, "-I", "-B", "-c", boot]
 
 
 class _ArgBuilder:
@@ -177,6 +266,10 @@ class _ArgBuilder:
         self.args.extend(args)
 
     def bind(self, source: str, dest: str, *, writable: bool = False) -> None:
+        self._parents(dest)
+        self.add("--bind" if writable else "--ro-bind", source, dest)
+
+    def _parents(self, dest: str) -> None:
         parents = []
         for parent in Path(dest).parents:
             if str(parent) in self._dirs:
@@ -185,7 +278,11 @@ class _ArgBuilder:
         for parent in reversed(parents):
             self.add("--perms", "0755", "--dir", parent)
             self._dirs.add(parent)
-        self.add("--bind" if writable else "--ro-bind", source, dest)
+
+    def tmpfs(self, dest: str, size: int) -> None:
+        """A world-writable tmpfs of ``size`` bytes at ``dest`` (its parents made as for `bind`)."""
+        self._parents(dest)
+        self.add("--perms", "0777", "--size", str(size), "--tmpfs", dest)
 
 
 def python_dirs() -> list[Path]:
@@ -198,16 +295,6 @@ def python_dirs() -> list[Path]:
     return dirs
 
 
-def prepare_private_copy(dest: Path, uid: int | None) -> None:
-    """Give the worker's user id ownership of its private submission copy."""
-    if uid is None:
-        return
-    for dirpath, dirnames, filenames in os.walk(dest):
-        os.lchown(dirpath, uid, uid)
-        for name in dirnames + filenames:
-            os.lchown(os.path.join(dirpath, name), uid, uid)
-
-
 # --- watching a worker's process tree ----------------------------------------
 
 
@@ -218,6 +305,7 @@ class TreeUsage:
     rss_bytes: int
     threads: int
     processes: int
+    pids: tuple[int, ...] = ()
 
 
 def tree_pids(pid: int) -> list[int]:
@@ -246,15 +334,16 @@ def tree_usage(pid: int) -> TreeUsage:
     which errs on the side of the limit.
     """
     rss = threads = processes = 0
-    for p in tree_pids(pid):
+    pids = tree_pids(pid)
+    for p in pids:
         fields = proc_stat(p)
         if fields is None:
             continue
         # fields[0] is field 3 of proc(5) (state): num_threads is field 20, rss field 24.
         threads += int(fields[17])
-        rss += int(fields[21]) * _PAGE
+        rss += int(fields[21]) * PAGE_SIZE
         processes += 1
-    return TreeUsage(rss, threads, processes)
+    return TreeUsage(rss, threads, processes, tuple(pids))
 
 
 def proc_stat(pid: int | str) -> list[str] | None:
@@ -275,12 +364,73 @@ def kill_tree(pid: int) -> None:
             pass
 
 
+# --- worker output: capped logs ------------------------------------------------
+
+
+class LogBudget:
+    """What a run's worker logs may still take: ``run_bytes`` in all, ``section_bytes`` per model
+    (or per worker start). Shared by the run's `WorkerLog` files; thread-safe."""
+
+    def __init__(self, run_bytes: int = 64 << 20, section_bytes: int = 4 << 20) -> None:
+        self.run_bytes, self.section_bytes = run_bytes, section_bytes
+        self._left = run_bytes
+        self._lock = threading.Lock()
+
+    def take(self, wanted: int) -> int:
+        """Up to ``wanted`` bytes from the run's allowance; how many were granted."""
+        with self._lock:
+            granted = min(wanted, self._left)
+            self._left -= granted
+            return granted
+
+
+class WorkerLog:
+    """One worker slot's log file: sections (a worker's start, a model) capped by a `LogBudget`.
+
+    Output over a cap is dropped, and a line saying so marks where it was cut.
+    Written by the thread that copies the worker's output, sectioned by the
+    slot's thread: thread-safe.
+    """
+
+    def __init__(self, path: Path, budget: LogBudget) -> None:
+        self.path, self.budget = path, budget
+        self._lock = threading.Lock()
+        self._section_left = budget.section_bytes
+        self._cut = False
+
+    def section(self, title: str) -> None:
+        """Start a section: a header line, and a fresh per-section allowance."""
+        with self._lock:
+            self._section_left = self.budget.section_bytes
+            self._cut = False
+            self._append(f"=== {title} ===\n".encode())
+
+    def write(self, data: bytes) -> None:
+        with self._lock:
+            if self._cut:
+                return
+            wanted = min(len(data), self._section_left)
+            granted = self.budget.take(wanted)
+            self._section_left -= granted
+            self._append(data[:granted])
+            if granted < len(data):
+                limit = (f"the {self.budget.section_bytes >> 20} MiB per-model" if granted == wanted
+                         else f"the run's {self.budget.run_bytes >> 20} MiB")
+                self._append(f"\n[pgdl: output cut here: over {limit} log limit]\n".encode())
+                self._cut = True
+
+    def _append(self, data: bytes) -> None:
+        if data:
+            with open(self.path, "ab") as fh:
+                fh.write(data)
+
+
 # --- the harness side of one worker ------------------------------------------
 
 
 @dataclass(frozen=True)
 class Limits:
-    """What one wait on a worker may use: wall seconds, bytes resident, threads in the tree."""
+    """What one wait on a worker may use: wall seconds, bytes of memory, threads in the tree."""
 
     seconds: float
     memory_bytes: int
@@ -294,26 +444,29 @@ class Reply:
     ``kind`` is ``"message"`` (``message`` holds it), or why there is none:
     ``"timeout"``, ``"memory"``, ``"threads"`` (a limit was exceeded and the
     worker killed), ``"died"`` (it exited or closed its pipe) or
-    ``"protocol"`` (it wrote something that is not a message; killed).
+    ``"protocol"`` (it wrote something that is not a valid message; killed).
     ``detail`` describes it in words.
     """
 
     kind: Literal["message", "timeout", "memory", "threads", "died", "protocol"]
-    message: dict[str, Any] | None = None
+    message: protocol.Message | None = None
     detail: str = ""
     seconds: float = 0.0
 
 
 class WorkerProcess:
-    """A running worker: ``command`` started with two extra pipes for JSON-line messages.
+    """A running worker: ``command`` started with two extra pipes for `harness.protocol` messages.
 
     The worker's stdout and stderr (the submission's prints, TensorFlow's
-    logs) are copied to ``log_path`` up to `_LOG_BYTES` bytes; their last
-    lines are kept for error messages. Not thread-safe, except `kill`.
+    logs) go to ``log`` (capped); their last lines are kept for error
+    messages. ``cgroup``, when given, is the worker's delegated cgroup (the
+    kernel enforces its memory limit); otherwise its memory is counted from
+    /proc, tmpfs mounts ``mounts`` included. Not thread-safe, except `kill`.
     """
 
     def __init__(self, argv: Sequence[str], env: Mapping[str, str], *, pipes: tuple[int, int],
-                 pass_fds: Sequence[int], launchers: int, log_path: Path | None) -> None:
+                 pass_fds: Sequence[int], launchers: int, log: WorkerLog | None,
+                 cgroup: WorkerCgroup | None = None, mounts: Sequence[str] = ()) -> None:
         """Start ``argv``; ``pipes`` are this side's ``(send, receive)`` ends, ``pass_fds`` the worker's.
 
         ``launchers`` counts the processes of the tree that are not the
@@ -325,34 +478,47 @@ class WorkerProcess:
         self._send_fd, self._recv_fd = pipes
         self._tail = b""
         self.launchers = launchers
-        self._log = threading.Thread(target=self._copy_output, args=(log_path, _LOG_BYTES), daemon=True)
+        self.cgroup = cgroup
+        self.watch = ProcMemoryWatch(tuple(mounts))
+        self._log = threading.Thread(target=self._copy_output, args=(log,), daemon=True)
         self._log.start()
         self._buffer = b""
 
     @classmethod
     def start(cls, command: Sequence[str], env: Mapping[str, str], *, wrap: Sequence[str] | None = None,
-              log_path: Path | None = None) -> "WorkerProcess":
-        """Start ``command`` (a ``python -m harness.worker`` line without its pipe arguments).
+              seccomp: bytes | None = None, log: WorkerLog | None = None,
+              cgroup: WorkerCgroup | None = None) -> "WorkerProcess":
+        """Start ``command`` (the worker's command line without its pipe arguments).
 
         ``wrap``, when given, holds bwrap's options (see
         `SandboxLayout.bwrap_args`); they are passed on a memfd (``--args``)
         so that tasks of thousands of models fit on the command line.
+        ``seccomp`` is the compiled system-call filter (`harness.seccomp`),
+        passed to bwrap on a descriptor of its own.
         """
         to_worker_r, to_worker_w = os.pipe()
         from_worker_r, from_worker_w = os.pipe()
         argv = list(command) + ["--fd-in", str(to_worker_r), "--fd-out", str(from_worker_w)]
         extra: list[int] = []
         if wrap is not None:
+            from harness.seccomp import filter_fd
+
             options = list(wrap[:-1]) if wrap and wrap[-1] == "--" else list(wrap)
+            if seccomp is not None:
+                extra.append(filter_fd(seccomp))
+                options += ["--seccomp", str(extra[-1])]
             args_fd = os.memfd_create("bwrap-args", 0)
             os.write(args_fd, b"".join(a.encode() + b"\0" for a in options))
             os.lseek(args_fd, 0, os.SEEK_SET)
             extra.append(args_fd)
             argv = [require_bwrap(), "--args", str(args_fd), "--", *argv]
+        if cgroup is not None:
+            argv = cgroup.launcher() + argv
         try:
             # bwrap's own two processes (outside and pid 1 inside) are not the worker's to count.
             return cls(argv, env, pipes=(to_worker_w, from_worker_r), pass_fds=(to_worker_r, from_worker_w, *extra),
-                       launchers=2 if wrap is not None else 0, log_path=log_path)
+                       launchers=2 if wrap is not None else 0, log=log, cgroup=cgroup,
+                       mounts=TMPFS_MOUNTS if wrap is not None else ())
         finally:
             for fd in (to_worker_r, from_worker_w, *extra):
                 os.close(fd)
@@ -361,15 +527,21 @@ class WorkerProcess:
     def pid(self) -> int:
         return self.proc.pid
 
-    def send(self, message: Mapping[str, Any]) -> bool:
+    def send(self, message: protocol.Message) -> bool:
         """Write one message; False if the worker is gone."""
-        data = (json.dumps(message) + "\n").encode()
+        data = protocol.encode(message)
         try:
             while data:
                 data = data[os.write(self._send_fd, data):]
             return True
         except OSError:
             return False
+
+    def memory(self, usage: TreeUsage) -> MemoryUsage:
+        """The worker's memory now: its cgroup's charge, or its tree's resident memory plus tmpfs files."""
+        if self.cgroup is not None:
+            return MemoryUsage(self.cgroup.current())
+        return self.watch.usage(usage.pids, usage.rss_bytes)
 
     def receive(self, limits: Limits, *, poll: float = 0.05) -> Reply:
         """Wait for the next message, watching the limits every ``poll`` seconds."""
@@ -384,9 +556,10 @@ class WorkerProcess:
                 self.kill()
                 return Reply("timeout", detail=f"took longer than {limits.seconds:g} s", seconds=now - start)
             usage = tree_usage(self.pid)
-            if usage.rss_bytes > limits.memory_bytes:
+            memory = self.memory(usage)
+            if memory.total > limits.memory_bytes:
                 self.kill()
-                return Reply("memory", detail=f"used {usage.rss_bytes >> 20} MiB, over the "
+                return Reply("memory", detail=f"used {memory.describe()}, over the "
                                               f"{limits.memory_bytes >> 20} MiB limit", seconds=now - start)
             if usage.threads - self.launchers > limits.max_threads:
                 self.kill()
@@ -395,10 +568,14 @@ class WorkerProcess:
             ready, _, _ = select.select([self._recv_fd], [], [], min(poll, deadline - now))
             if ready and not self._read_more():
                 self._reap()
+                if self.cgroup is not None and self.cgroup.oom_killed():
+                    return Reply("memory", detail=f"reached the {limits.memory_bytes >> 20} MiB limit "
+                                                  f"(its cgroup's memory.max)", seconds=time.monotonic() - start)
                 return Reply("died", detail=self.exit_description(), seconds=time.monotonic() - start)
-            if len(self._buffer) > _MAX_MESSAGE:
+            if len(self._buffer) > protocol.MAX_LINE and b"\n" not in self._buffer:
                 self.kill()
-                return Reply("protocol", detail="wrote an over-long message", seconds=now - start)
+                return Reply("protocol", detail=f"a line of more than {protocol.MAX_LINE} bytes",
+                             seconds=now - start)
 
     def kill(self) -> None:
         """Kill the worker and everything it started (safe from any thread)."""
@@ -406,7 +583,7 @@ class WorkerProcess:
             kill_tree(self.proc.pid)
 
     def close(self) -> None:
-        """Kill the worker if it still runs, reap it and release its pipes."""
+        """Kill the worker if it still runs, reap it and release its pipes (and its cgroup)."""
         self.kill()
         try:
             self.proc.wait(timeout=30)
@@ -418,6 +595,8 @@ class WorkerProcess:
             except OSError:
                 pass
         self._log.join(timeout=5)
+        if self.cgroup is not None:
+            self.cgroup.remove()
 
     def _reap(self, grace: float = 5.0) -> None:
         """Wait for a worker whose pipe closed to exit by itself (its status tells why), else kill it."""
@@ -463,25 +642,16 @@ class WorkerProcess:
 
     def _parse(self, line: bytes, seconds: float) -> Reply:
         try:
-            message = json.loads(line)
-            if isinstance(message, dict) and isinstance(message.get("op"), str):
-                return Reply("message", message=message, seconds=seconds)
-        except (ValueError, UnicodeDecodeError):
-            pass
-        self.kill()
-        return Reply("protocol", detail="wrote something that is not a harness message", seconds=seconds)
+            return Reply("message", message=protocol.decode(line), seconds=seconds)
+        except protocol.ProtocolError as exc:
+            self.kill()
+            return Reply("protocol", detail=str(exc), seconds=seconds)
 
-    def _copy_output(self, log_path: Path | None, limit: int) -> None:
-        log = open(log_path, "ab") if log_path is not None else None
-        written = 0
+    def _copy_output(self, log: WorkerLog | None) -> None:
         try:
             while chunk := self.proc.stdout.read1(1 << 16):
                 self._tail = (self._tail + chunk)[-_TAIL_BYTES:]
-                if log is not None and written < limit:
-                    log.write(chunk[:limit - written])
-                    log.flush()
-                    written += len(chunk)
+                if log is not None:
+                    log.write(chunk)
         finally:
-            if log is not None:
-                log.close()
             self.proc.stdout.close()

@@ -7,8 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
 apt_packages=()
-# bubblewrap: the sandbox; dataset-fashion-mnist: Fashion-MNIST idx files for the model zoo.
+# bubblewrap: the sandbox; libseccomp2: compiles its system-call filter; util-linux: setpriv and
+# prlimit, which drop privileges before the worker's Python starts;
+# dataset-fashion-mnist: Fashion-MNIST idx files for the model zoo.
 command -v bwrap >/dev/null 2>&1 || apt_packages+=(bubblewrap)
+ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' || apt_packages+=(libseccomp2)
+{ command -v setpriv && command -v prlimit; } >/dev/null 2>&1 || apt_packages+=(util-linux)
 [ -d /usr/share/datasets/fashion-mnist ] || apt_packages+=(dataset-fashion-mnist)
 extras=""
 if [ "${1:-}" = "--test" ]; then

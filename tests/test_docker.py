@@ -150,12 +150,12 @@ def test_docker_containers_are_locked_down_and_see_only_their_half(tmp_path: Pat
     engine = DockerEngine("pgdl:test")
     sub = tmp_path / "sub.zip"
     sub.write_bytes(b"")
-    predict = engine.argv(prediction_step(sub, tmp_path / "input_data", tmp_path / "out", RunConfig(workers=2)))
+    predict = engine.argv(prediction_step(sub, [], tmp_path / "out", RunConfig(workers=2)))
     for flag in (["--network", "none"], ["--read-only"], ["--cap-drop", "ALL"]):
         assert any(predict[i:i + len(flag)] == flag for i in range(len(predict))), flag
     mounts = [predict[i + 1] for i, a in enumerate(predict) if a == "--mount"]
-    assert mounts == [f"type=bind,source={tmp_path / 'input_data'},target=/data/input_data,readonly",
-                      f"type=bind,source={tmp_path},target=/submission,readonly",
+    # (each task's visible paths are mounted too: tests/test_official_staging.py checks which)
+    assert mounts == [f"type=bind,source={tmp_path},target=/submission,readonly",
                       f"type=bind,source={tmp_path / 'out'},target=/output"]
     assert predict[predict.index("pgdl:test") + 1:] == [
         "pgdl", "predict", "/submission/sub.zip", "--data", "/data", "--out", "/output", "--no-sandbox",

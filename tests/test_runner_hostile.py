@@ -67,6 +67,10 @@ def hostile(tmp_path_factory, tiny_combined_task, tiny_split_task) -> Hostile:
     cases["allocates_memory"] = (HOSTILE / "allocates_memory", root, {"time_per_model": 60.0})
     cases["reads_reference"] = (HOSTILE / "reads_reference", root, {"time_per_model": 120.0})
     cases["reads_reference_split"] = (HOSTILE / "reads_reference", tiny_split_task.root, {"time_per_model": 120.0})
+    # Memory in tmpfs files and shared memory: 3 GiB each under a 1500 MiB limit, tmpfs caps above it.
+    cases["hidden_memory"] = (HOSTILE / "hidden_memory", root, {"memory_mb": 1500, "tmp_mb": 4096,
+                                                                "time_per_model": 60.0})
+    cases["floods_logs"] = (HOSTILE / "floods_logs", root, {"log_mb": 3, "model_log_mb": 1})
     CANARY.unlink(missing_ok=True)
     data_before = fingerprint(tiny_combined_task.task.input_dir)
     bystander = subprocess.Popen(["sleep", "600"])
@@ -262,3 +266,61 @@ def test_fork_bomb_is_stopped_at_the_thread_cap(hostile):
 
 def test_a_good_submission_after_the_hostile_ones_is_unaffected(hostile):
     assert [r.status for r in hostile["good"].records] == ["ok"] * 4
+
+
+# --- second round: privileges, system calls, hidden memory, protocol, values, disk -------------
+
+
+def test_nothing_of_the_submission_runs_before_the_privilege_drop(hostile):
+    # 256 (no process limit) is expected only in user-namespace mode, where the harness is no root.
+    allowed = {0.0} if os.geteuid() == 0 else {0.0, 256.0}
+    result = hostile["shadows_modules"]
+    assert {r.status for r in result.records} == {"ok"}
+    assert {r.value for r in result.records} <= allowed, [r.value for r in result.records]
+
+
+def test_the_system_call_filter_refuses_namespaces_mounts_keyrings_tracing_and_hidden_memory(hostile):
+    result = hostile["forbidden_syscalls"]
+    assert outcomes(result)["1"] == ("ok", 0.0)
+    assert_others_fine(result)
+
+
+def test_memory_in_tmpfs_files_and_shared_memory_counts_against_the_limit(hostile):
+    result = hostile["hidden_memory"]
+    assert {m: s for m, (s, _) in outcomes(result).items()} == {m: "memory" for m in LAYERS}
+    for record in result.records:
+        assert "in tmpfs files), over the 1500 MiB limit" in record.message, record.message
+    log = (result.out_dir / "logs" / "worker-0.log").read_text()
+    assert "went through" not in log  # memfd_create and System V shared memory were refused
+
+
+def test_anything_malformed_on_the_result_pipe_is_a_protocol_error_of_that_model(hostile):
+    prefix = "protocol error while running the measure: the worker sent "
+    assert {r.model: (r.status, r.message) for r in hostile["protocol_abuse"].records} == {
+        "0": ("crashed", prefix + "JSON nested too deeply"),
+        "1": ("crashed", prefix + "result: field 'value' must be a number or null, got a str"),
+        "2": ("crashed", prefix + "a line that is not UTF-8"),
+        "3": ("crashed", prefix + "a line of more than 1048576 bytes")}
+
+
+def test_unusable_values_are_invalid_and_an_unprintable_exception_an_error(hostile):
+    assert {r.model: (r.status, r.message) for r in hostile["bad_values"].records} == {
+        "0": ("invalid", "returned a int too large for a float"),
+        "1": ("invalid", "returned a Treacherous, not a number (RuntimeError from float())"),
+        "2": ("error", "Unprintable (its message could not be read)"),
+        "3": ("invalid", "returned an integer of 401 digits, not a finite number")}
+
+
+def test_deep_trees_links_and_fifos_left_behind_harm_no_model_and_no_clean_up(hostile):
+    assert outcomes(hostile["deep_trees"]) == {m: ("ok", v) for m, v in LAYERS.items()}
+
+
+def test_logs_stay_within_the_per_model_and_per_run_caps(hostile):
+    result = hostile["floods_logs"]
+    assert {r.status for r in result.records} == {"crashed"}
+    logs = list((result.out_dir / "logs").iterdir())
+    total = sum(p.stat().st_size for p in logs)
+    assert 2 << 20 < total < (3 << 20) + 4096  # 8 MiB printed per model: cut at 1 MiB each, 3 MiB in all
+    text = "".join(p.read_text(errors="replace") for p in logs)
+    assert "[pgdl: output cut here: over the 1 MiB per-model log limit]" in text
+    assert "[pgdl: output cut here: over the run's 3 MiB log limit]" in text

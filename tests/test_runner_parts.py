@@ -19,8 +19,8 @@ import pytest
 from harness.errors import HarnessError
 from harness.records import RunRecord, atomic_write_text, read_run_log, write_predict, write_run_log
 from harness.runner import RunConfig, model_seed, run_submission
-from harness.sandbox import (LIB_DIR, SandboxLayout, TaskMount, find_bwrap, kill_tree, tree_pids,
-                             tree_usage, worker_uid)
+from harness.sandbox import (LIB_DIR, SandboxLayout, TaskMount, UidPool, find_bwrap, kill_tree, tree_pids,
+                             tree_usage, worker_command)
 from harness.submission import (SubmissionError, open_submission, plan_call, safe_unzip, tree_digest)
 from harness.testing import write_submission
 from harness.worker import as_value, describe_exception
@@ -75,11 +75,11 @@ def test_unzip_refuses_a_symbolic_link(tmp_path):
         safe_unzip(archive, tmp_path / "out")
 
 
-def test_unzip_stops_at_the_size_cap_counting_bytes_written(tmp_path):
+def test_unzip_refuses_a_declared_size_over_the_cap(tmp_path):
     archive = tmp_path / "bomb.zip"
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("complexity.py", b"0" * 5000)
-    with pytest.raises(SubmissionError, match="unpacks to more than"):
+    with pytest.raises(SubmissionError, match="unpacks to 5000 bytes, more than the 4096 bytes limit"):
         safe_unzip(archive, tmp_path / "out", max_bytes=4096)
 
 
@@ -230,7 +230,8 @@ def test_missing_bubblewrap_is_refused_with_how_to_install_it(tmp_path, tiny_spl
 
 PROBE = r"""
 import json, os, socket, sys
-report = {"uid": os.getuid(), "cwd": os.getcwd()}
+report = {"uid": os.getuid(), "cwd": os.getcwd(), "copied": os.listdir("/pgdl/submission")}
+sys.path.insert(0, "/pgdl/lib")
 import harness
 report["harness"] = harness.__file__
 report["visible"] = {p: os.path.exists(p) for p in json.loads(sys.argv[1])}
@@ -251,9 +252,7 @@ def test_sandbox_shows_the_input_side_only(tmp_path, tiny_combined_task):
     task = tiny_combined_task.task
     mount = TaskMount.of(task)
     copy = write_submission(tmp_path / "copy")
-    uid = worker_uid(0) if os.geteuid() == 0 else None
-    if uid is not None:
-        os.chown(copy, uid, uid)
+    uid = UidPool().take() if os.geteuid() == 0 else None
     args = SandboxLayout(copy, [mount], uid=uid).bwrap_args()
     base = f"/pgdl/data/{task.name}"
     probes = [f"{base}/model_0/weights.hdf5", f"{base}/dataset_1/train", f"{base}/model_configs.json",
@@ -263,12 +262,9 @@ def test_sandbox_shows_the_input_side_only(tmp_path, tiny_combined_task):
         server.bind(("127.0.0.1", 0))
         server.listen()
         server.settimeout(0.5)
-        drop = (["-c", f"import os; os.setgroups([]); os.setgid({uid}); os.setuid({uid}); exec({PROBE!r})"]
-                if uid is not None else ["-c", PROBE])
-        proc = subprocess.run(["bwrap", *args, "--", sys.executable, *drop, json.dumps(probes),
-                               str(server.getsockname()[1])],
-                              env={"PYTHONPATH": LIB_DIR, "PATH": "/usr/bin:/bin"},
-                              capture_output=True, text=True, timeout=60)
+        command = worker_command([sys.executable, "-I", "-c", PROBE], uid=uid, max_threads=64)
+        proc = subprocess.run(["bwrap", *args, "--", *command, json.dumps(probes), str(server.getsockname()[1])],
+                              env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stderr
         with pytest.raises(socket.timeout):
             server.accept()
@@ -277,10 +273,10 @@ def test_sandbox_shows_the_input_side_only(tmp_path, tiny_combined_task):
                                  probes[-1]: True}
     assert report["harness"] == f"{LIB_DIR}/harness/__init__.py"
     assert report["connected"] is False and report["written"] is True
-    assert report["cwd"] == "/pgdl/submission"
+    assert report["cwd"] == "/" and report["copied"] == ["complexity.py"]
     if uid is not None:
         assert report["uid"] == uid
-    assert not (tmp_path / "new.txt").exists() and (copy / "new.txt").read_text() == "x"
+    assert not (tmp_path / "new.txt").exists() and not (copy / "new.txt").exists()  # the copy is on a tmpfs
 
 
 def test_private_tmp_is_mounted_before_anything_under_tmp(tmp_path, tiny_combined_task, monkeypatch):
