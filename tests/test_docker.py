@@ -170,5 +170,5 @@ def test_docker_containers_are_locked_down_and_see_only_their_half(tmp_path: Pat
 
 def test_the_prediction_container_runs_with_the_runs_keras_and_seeding(tmp_path: Path) -> None:
     config = RunConfig(keras="2", seeding="kit", keep_going=True)
-    command = list(prediction_step(tmp_path, tmp_path / "input_data", tmp_path / "out", config).command)
+    command = list(prediction_step(tmp_path, [], tmp_path / "out", config).command)
     assert command[-5:] == ["--keras", "2", "--seeding", "kit", "--keep-going"]
