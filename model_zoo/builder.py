@@ -23,7 +23,8 @@ Them", ICLR 2020, §A): SGD with momentum on the mean cross-entropy from logits
 plus ``weight_decay * sum_W ||W||_2^2`` over the Conv2D/Dense kernels, shuffled
 mini-batches; after each epoch the cross-entropy on the model's whole training
 subset (inference mode, no penalty) is measured, and training stops when it is
-below ``loss_threshold`` (``stop_reason = "loss_threshold"``), when it is not
+below ``loss_threshold`` and the training accuracy is at least
+``min_train_accuracy`` (``stop_reason = "loss_threshold"``), when it is not
 finite (``"diverged"``) or after ``max_epochs`` (``"max_epochs"``). Then
 ``train_acc`` (the training subset) and ``test_acc`` (the test set) are measured
 with `harness.loading.evaluate_accuracy`, so re-evaluating the stored weights
@@ -170,7 +171,7 @@ def _crc(text: str) -> int:
 
 def fit_model(model: Any, x: np.ndarray, y: np.ndarray, *, learning_rate: float, batch_size: int,
               weight_decay: float, momentum: float, loss_threshold: float, max_epochs: int,
-              seed: int) -> FitResult:
+              seed: int, min_train_accuracy: float = 0.0) -> FitResult:
     """Train ``model`` in place by the protocol of the module docstring.
 
     Objective per batch ``B``: ``mean_{i in B} CE(f(x_i), y_i) + weight_decay * sum_W ||W||^2``
@@ -178,6 +179,8 @@ def fit_model(model: Any, x: np.ndarray, y: np.ndarray, *, learning_rate: float,
     """
     import keras
     import tensorflow as tf
+
+    from harness.loading import evaluate_accuracy
 
     optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
     kernels = [layer.kernel for layer in model.layers if type(layer).__name__ in ("Conv2D", "Dense")]
@@ -210,7 +213,8 @@ def fit_model(model: Any, x: np.ndarray, y: np.ndarray, *, learning_rate: float,
         if not np.isfinite(loss):
             reason = "diverged"
             break
-        if loss < loss_threshold:
+        if loss < loss_threshold and (not min_train_accuracy
+                                      or evaluate_accuracy(model, x, y) >= min_train_accuracy):
             reason = "loss_threshold"
             break
     return FitResult(epoch, loss, reason)
@@ -242,7 +246,7 @@ def train_model(job: ModelJob) -> ModelResult:
     fit = fit_model(model, x, y, learning_rate=hp["learning_rate"], batch_size=hp["batch_size"],
                     weight_decay=hp["weight_decay"], momentum=task.training.momentum,
                     loss_threshold=task.training.loss_threshold, max_epochs=task.training.max_epochs,
-                    seed=seed)
+                    seed=seed, min_train_accuracy=task.training.min_train_accuracy)
     save_weights_hdf5(model, model_dir / "weights.hdf5")
     train_acc = evaluate_accuracy(model, x, y)
     test_acc = evaluate_accuracy(model, data.x_test, data.y_test)

@@ -8,6 +8,7 @@ A spec is a TOML file (read with `tomllib`)::
     [training]                # protocol defaults for every task (all optional)
     momentum = 0.9            # SGD momentum
     loss_threshold = 0.01     # stop once the training cross-entropy is below it ...
+    min_train_accuracy = 0.99 # ... and the training accuracy at least this (default 0: any) ...
     max_epochs = 100          # ... or after this many epochs
 
     [[task]]
@@ -72,11 +73,13 @@ _REPLICATE_KEYS = {"name", "replicate_of", "seed"}
 class Training:
     """The protocol: SGD with ``momentum`` on the cross-entropy from logits
     (plus ``weight_decay * sum ||W||^2`` over kernels), until the training
-    cross-entropy is below ``loss_threshold`` or ``max_epochs`` have run."""
+    cross-entropy is below ``loss_threshold`` (with a training accuracy of at
+    least ``min_train_accuracy``) or ``max_epochs`` have run."""
 
     momentum: float = 0.9
     loss_threshold: float = 0.01
     max_epochs: int = 100
+    min_train_accuracy: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,8 @@ class TaskSpec:
         for key in ("replicate_of", "data_seed"):  # unset: left out, as in zoos built before they existed
             if out[key] is None:
                 del out[key]
+        if not self.training.min_train_accuracy:
+            del out["training"]["min_train_accuracy"]
         return out
 
 
@@ -284,13 +289,16 @@ def _hparam(where: str, at: str, name: str, value: Any) -> Any:
 def _training(where: str, at: str, raw: Any, base: Training) -> Training:
     if not isinstance(raw, dict):
         raise HarnessError(f"{where}: {at} must be a table")
-    _no_unknown_keys(where, at, raw, {"momentum", "loss_threshold", "max_epochs"})
+    _no_unknown_keys(where, at, raw, {"momentum", "loss_threshold", "max_epochs", "min_train_accuracy"})
     momentum = _number(where, f"{at}.momentum", raw.get("momentum", base.momentum))
     threshold = _number(where, f"{at}.loss_threshold", raw.get("loss_threshold", base.loss_threshold))
     if not 0 <= momentum < 1 or threshold <= 0:
         raise HarnessError(f"{where}: {at}: need 0 <= momentum < 1 and loss_threshold > 0")
     epochs = _int(where, f"{at}.max_epochs", raw.get("max_epochs", base.max_epochs), minimum=1)
-    return Training(momentum, threshold, epochs)
+    accuracy = _number(where, f"{at}.min_train_accuracy", raw.get("min_train_accuracy", base.min_train_accuracy))
+    if not 0 <= accuracy <= 1:
+        raise HarnessError(f"{where}: {at}.min_train_accuracy must be in [0, 1] (got {accuracy!r})")
+    return Training(momentum, threshold, epochs, accuracy)
 
 
 def _no_unknown_keys(where: str, at: str, raw: dict, known: set[str]) -> None:

@@ -61,6 +61,15 @@ def test_training_defaults_are_overridden_per_task() -> None:
     assert (training.max_epochs, training.loss_threshold, training.momentum) == (3, 0.1, 0.9)
 
 
+def test_min_train_accuracy_is_read_and_left_out_of_the_fingerprint_when_unset() -> None:
+    spec = parse_spec({"training": {"min_train_accuracy": 0.99},
+                       "task": [MINIMAL_TASK, {**MINIMAL_TASK, "name": "u", "training": {"min_train_accuracy": 0}}]})
+    first, second = spec.tasks
+    assert first.training.min_train_accuracy == 0.99
+    assert first.to_dict()["training"]["min_train_accuracy"] == 0.99
+    assert "min_train_accuracy" not in second.to_dict()["training"]  # zoos built before the key keep their fingerprint
+
+
 @pytest.mark.parametrize("text, message", [
     ('[[task]]\nname = "t"\ndataset = "digits"\nfamily = "mlp"\ncolour = 1\n', "unknown key(s) colour"),
     ('[[task]]\nname = "t"\ndataset = "cifar"\nfamily = "mlp"\n', "dataset must be one of"),
@@ -71,6 +80,8 @@ def test_training_defaults_are_overridden_per_task() -> None:
      "lists a value twice"),
     ('[[task]]\nname = "t"\ndataset = "digits"\nfamily = "mlp"\n[task.hparams]\nbatch_size = 0.5\n',
      "batch_size must be an integer"),
+    ('[training]\nmin_train_accuracy = 1.5\n[[task]]\nname = "t"\ndataset = "digits"\nfamily = "mlp"\n',
+     "min_train_accuracy must be in [0, 1]"),
     ('seed = 0\n', "no [[task]] tables"),
     ('[[task]\n', "malformed TOML"),
 ])

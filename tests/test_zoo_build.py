@@ -26,7 +26,7 @@ from harness.errors import HarnessError
 from harness.task import MODEL_CONFIGS, find_tasks
 from model_zoo.builder import MODEL_FILES, build_zoo, model_seed, prepare_task_data
 from model_zoo.info import zoo_info
-from model_zoo.spec import load_spec
+from model_zoo.spec import load_spec, parse_spec
 
 TINY_SPEC = """\
 seed = 0
@@ -251,3 +251,30 @@ def test_replicate_trains_the_same_data_from_other_seeds(tmp_path: Path) -> None
     assert np.array_equal(a.x_train, b.x_train) and np.array_equal(a.y_train, b.y_train)
     assert np.array_equal(a.x_test, b.x_test)
     assert all(model_seed(base, m) != model_seed(twin, m) for m, _ in base.models())
+
+
+def test_min_train_accuracy_keeps_training_past_the_loss_threshold() -> None:
+    from harness.loading import build_model, evaluate_accuracy
+    from model_zoo.architectures import build_config
+    from model_zoo.builder import fit_model
+
+    import tomllib
+
+    data = prepare_task_data(parse_spec(tomllib.loads(TINY_SPEC)).tasks[0])
+    x, y = data.x_train[:150], data.y_train[:150]
+
+    def fit(min_train_accuracy: float) -> tuple[object, float]:
+        import keras
+
+        keras.utils.set_random_seed(0)
+        model = build_model(build_config("mlp", width=16, depth=1, dropout=0.0, input_shape=data.image_shape,
+                                         num_classes=data.num_classes))
+        result = fit_model(model, x, y, learning_rate=0.05, batch_size=32, weight_decay=0.0, momentum=0.9,
+                           loss_threshold=2.5, max_epochs=200, seed=0, min_train_accuracy=min_train_accuracy)
+        return result, evaluate_accuracy(model, x, y)
+
+    loose, loose_acc = fit(0.0)
+    strict, strict_acc = fit(0.95)
+    assert loose.stop_reason == strict.stop_reason == "loss_threshold"
+    assert loose_acc < 0.95 <= strict_acc
+    assert strict.epochs > loose.epochs
