@@ -68,3 +68,12 @@ def test_cli_shows_the_message_under_the_option_name() -> None:
     with pytest.raises(ParameterError) as info:
         _configure(-1)
     assert info.value.shown_as("--count") == "--count must be an int in [0, inf). Received: --count -1"
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    import harness.params
+
+    result = doctest.testmod(harness.params)
+    assert result.failed == 0 and result.attempted > 0
