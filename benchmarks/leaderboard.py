@@ -8,9 +8,11 @@ Each submission under ``sample_submissions/`` is run and scored with
 does; finished results in ``--runs`` are reused unless ``--rerun``), which also
 writes its own ``leaderboard.md``/``.csv``/``report.html`` there. This script
 then writes ``--out`` (default ``benchmarks/results/leaderboard.md``): the
-overall ranking with each measure's family and time per model, the per-task
-metrics, and the mean official score of each family, so that the table in the
-README is produced by the harness rather than typed in.
+overall ranking with each measure's family, permutation p-value and time per
+model, which baselines beat a random measure on every task, the mean official
+score of each family and the per-task metrics (also one page per task,
+``leaderboard_<task>.md`` beside it), so that the table in the README is
+produced by the harness rather than typed in.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from model_zoo import DEFAULT_ZOO
 REPO = Path(__file__).resolve().parents[1]
 SUBMISSIONS = REPO / "sample_submissions"
 FAMILIES = ("weights", "output", "flatness", "representation")
+ALPHA = 0.05
 
 
 def sample_submissions(only: Sequence[str] = ()) -> list[Path]:
@@ -66,13 +69,23 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     return [line(header), line(["---"] * len(header))] + [line(r) for r in rows]
 
 
+def fmt_p(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def beats_random(entry: Entry, tasks: Sequence[str], alpha: float = ALPHA) -> bool:
+    """Whether ``entry``'s official score has a permutation p-value below ``alpha`` on every task."""
+    found = {t.task: t.p_values.get("official") for t in entry.tasks}
+    return all(found.get(task) is not None and found[task] < alpha for task in tasks)
+
+
 def overview(board: Leaderboard) -> list[str]:
-    header = ["rank", "measure", "family", "official", "robust CMI", "tau", "Psi", "sign-error",
+    header = ["rank", "measure", "family", "official", "p", "robust CMI", "tau", "Psi", "sign-error",
               "s/model (median)", "s/model (max)", "failed"]
     rows = []
     for e in board.entries:
         median, worst = seconds_per_model(e)
-        rows.append([e.rank or "-", e.name, family(e), fmt(e.overall_official),
+        rows.append([e.rank or "-", e.name, family(e), fmt(e.overall_official), fmt_p(e.overall_p_value),
                      fmt(e.mean("robust_cmi"), digits=3), fmt(e.mean("kendall_tau"), digits=3),
                      fmt(e.mean("psi"), digits=3), fmt(e.mean("sign_error"), digits=3),
                      fmt(median), fmt(worst), "not scored" if e.error else e.failed_models])
@@ -93,17 +106,30 @@ def problems(board: Leaderboard) -> list[str]:
 
 
 def per_task(board: Leaderboard, task: str) -> list[str]:
-    header = ["measure", "official", "robust CMI", "tau", "Psi", "sign-error", "models scored"]
+    header = ["measure", "official", "p", "null q95", "robust CMI", "tau", "p (tau)", "Psi", "sign-error",
+              "models scored"]
     rows = []
     for e in board.entries:
         t = next((t for t in e.tasks if t.task == task), None)
         if t is None:
-            rows.append([e.name] + ["-"] * 6)
+            rows.append([e.name] + ["-"] * (len(header) - 1))
             continue
-        rows.append([e.name, fmt(t.official, 100.0), fmt(t.robust_cmi, digits=3),
-                     fmt(t.kendall_tau, digits=3), fmt(t.psi, digits=3), fmt(t.sign_error, digits=3),
-                     f"{t.n_scored}/{t.n_models}"])
+        rows.append([e.name, fmt(t.official, 100.0), fmt_p(t.p_values.get("official")),
+                     fmt(t.null_q95.get("official"), 100.0), fmt(t.robust_cmi, digits=3),
+                     fmt(t.kendall_tau, digits=3), fmt_p(t.p_values.get("kendall_tau")), fmt(t.psi, digits=3),
+                     fmt(t.sign_error, digits=3), f"{t.n_scored}/{t.n_models}"])
     return table(header, rows)
+
+
+def against_random(board: Leaderboard) -> list[str]:
+    """The sentence on which baselines beat a random measure (official p < `ALPHA`) on every task."""
+    scored = [e for e in board.entries if e.error is None]
+    winners = [e.name for e in scored if beats_random(e, board.tasks)]
+    overall = [e.name for e in scored if e.overall_p_value is not None and e.overall_p_value < ALPHA]
+    named = ", ".join(winners) if winners else "none"
+    return [f"Beat a random measure (official score's permutation p-value < {ALPHA}) on every one of the "
+            f"{len(board.tasks)} tasks: {len(winners)} of {len(scored)} baselines ({named}). "
+            f"On the overall official score (mean over tasks): {len(overall)} of {len(scored)}."]
 
 
 def by_family(board: Leaderboard) -> list[str]:
@@ -119,6 +145,38 @@ def by_family(board: Leaderboard) -> list[str]:
     return table(header, rows)
 
 
+def task_markdown(board: Leaderboard, task: str, command: str) -> str:
+    """One task's table on its own page (``benchmarks/results/leaderboard_<task>.md``)."""
+    return "\n".join([f"# Baseline measures on task {task}", "",
+                      f"Produced by `{command}` (pgdl-harness {__version__}), with the overall ranking "
+                      "in `leaderboard.md`. Official: 100 x the 2020 conditional mutual information; "
+                      "p: its one-sided permutation p-value against a random measure; null q95: that "
+                      "null's 95th percentile (x 100); p (tau): the same for Kendall's tau.", ""]
+                     + per_task(board, task)) + "\n"
+
+
+def seed_agreement(board: Leaderboard) -> list[str]:
+    """Per replicate task (``<task>_seed<k>`` beside ``<task>``): how alike the baselines score on the two seeds."""
+    from scipy.stats import kendalltau
+
+    lines = []
+    for twin in board.tasks:
+        base = twin.rpartition("_seed")[0]
+        if "_seed" not in twin or base not in board.tasks:
+            continue
+        pairs = [(scores[base], scores[twin]) for scores in
+                 ({t.task: t.official for t in e.tasks} for e in board.entries if e.error is None)
+                 if scores.get(base) is not None and scores.get(twin) is not None]
+        if len(pairs) < 3:
+            continue
+        tau = kendalltau(*zip(*pairs)).statistic
+        spread = statistics.median(abs(a - b) for a, b in pairs)
+        lines.append(f"- {base} vs {twin} (same grid and data, other seeds): Kendall tau between the "
+                     f"{len(pairs)} baselines' official scores {tau:.2f}; median |difference| "
+                     f"{100 * spread:.2f} points.")
+    return lines
+
+
 def markdown(board: Leaderboard, command: str) -> str:
     parts = ["# Baseline measures on the default zoo", "",
              f"Produced by `{command}` (pgdl-harness {__version__}); tasks: {', '.join(board.tasks)}; "
@@ -126,7 +184,13 @@ def markdown(board: Leaderboard, command: str) -> str:
              "Official: 100 x the 2020 conditional mutual information (overall: mean over tasks); "
              "robust CMI, tau, Psi and sign-error: means over tasks (SPEC §3). "
              "s/model: wall time of the `complexity` call inside the sandboxed worker.", "",
+             "p: one-sided permutation p-value of the official score against a random measure "
+             "(`harness.scoring.null`; per task: the task's score, overall: the mean over tasks); "
+             "null q95: that null's 95th percentile.", "",
              "## Ranking", ""] + overview(board)
+    parts += ["", "## Against random", ""] + against_random(board)
+    if agreement := seed_agreement(board):
+        parts += ["", "## Seed to seed", ""] + agreement
     parts += ["", "## By family", ""] + by_family(board)
     for task in board.tasks:
         parts += ["", f"## Task {task}", ""] + per_task(board, task)
@@ -159,7 +223,9 @@ def main(data: Path, runs: Path, out: Path, workers: int, only: tuple[str, ...],
     out.parent.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/leaderboard.py " + " ".join(sys.argv[1:])
     out.write_text(markdown(board, command.strip()))
-    click.echo(f"wrote {out} (and {runs}/leaderboard.md, report.html)")
+    for task in board.tasks:
+        (out.parent / f"{out.stem}_{task}.md").write_text(task_markdown(board, task, command.strip()))
+    click.echo(f"wrote {out}, one {out.stem}_<task>.md per task (and {runs}/leaderboard.md, report.html)")
 
 
 if __name__ == "__main__":
