@@ -38,7 +38,7 @@ from typing import Callable
 
 import numpy as np
 
-from harness.metrics import (Grid, granulated_kendall, kendall_tau, official_score, robust_cmi, score_all,
+from harness.scoring import (Grid, granulated_kendall, kendall_tau, official_score, robust_cmi, score_all,
                              sign_error)
 from harness.scoring.intervals import resampled_intervals
 from harness.scoring.null import auto_permutations, permutation_null

@@ -3,7 +3,7 @@
 Predictions are ``<task>.predict`` files, JSON objects ``{"model_<id>": value}``
 as the original ingestion wrote them (bare ids ``"<id>"`` are accepted too).
 Every task under the reference root (or the tasks named) is scored with
-every metric of `harness.metrics`; the results go to ``scores.json`` (with
+every metric of `harness.scoring`; the results go to ``scores.json`` (with
 the `harness.provenance.environment`), to ``scores.txt`` in the original
 line format and to ``models.csv`` (one row per model, `ScoreReport.to_frame`).
 
@@ -41,7 +41,11 @@ from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, Mappi
 import numpy as np
 
 from harness.errors import HarnessError, ParameterError
-from harness.metrics import GranulatedKendall, Grid, RobustCMI, SignError, pair_counts_for, score_all
+from harness.scoring.cmi import RobustCMI
+from harness.scoring.grid import Grid
+from harness.scoring.metrics import pair_counts_for, score_all
+from harness.scoring.official import grid_problem
+from harness.scoring.ranking import GranulatedKendall, SignError
 from harness.provenance import environment
 from harness.records import PREDICT_SUFFIX, RUN_LOG, RunRecord, atomic_write_text, prepare_out_dir, read_run_log
 from harness.scoring.intervals import Interval, resampled_intervals
@@ -75,7 +79,7 @@ class TaskScore:
     get one (``official_reason`` says why; it then counts 0). The other
     metrics are over the ``n_scored`` models with a finite prediction, None
     when fewer than two have one; nan inside them means undefined (see
-    `harness.metrics`). ``flags`` are one-line problems naming the file.
+    `harness.scoring`). ``flags`` are one-line problems naming the file.
     ``ci`` holds the valid intervals (`harness.scoring.intervals`), ``null`` the
     permutation null (`harness.scoring.null`; None with ``--permutations 0``).
     """
@@ -402,7 +406,7 @@ def score_task(name: str, reference: Reference, predictions: Mapping[str, Any] |
     measure = np.array([values.get(i, math.nan) for i in ids], dtype=np.float64)
     ok = np.isfinite(measure)
     failed = [i for i, good in zip(ids, ok) if not good]
-    invalid = grid.problem()
+    invalid = grid_problem(grid)
     if invalid and subset:
         invalid, subset_reason = None, SUBSET_REASON
     else:

@@ -45,9 +45,14 @@ from typing import Any, Callable, ContextManager, Iterable, Sequence
 
 import numpy as np
 
-from harness.metrics import (Grid, Metrics, _check_inputs, _keys_collide, _official_bins, _robust_bins,
-                             one_out_pairs, round_gaps, score_all)
-from harness.scoring.pairs import PairCounts, Subset, make_layout, subsets
+from harness.params import Interval, validate_params
+from harness.scoring.cmi import robust_bins
+from harness.scoring.grid import Grid
+from harness.scoring.groups import one_out_pairs
+from harness.scoring.inputs import check_inputs, round_gaps
+from harness.scoring.metrics import Metrics, score_all
+from harness.scoring.official import all_keys_are_cells, official_bins
+from harness.scoring.pairs import PairCounts, PairTables, Subset, make_layout, subsets
 
 #: The headline metrics that get a null, in the order they are reported.
 NULL_METRICS = ("official", "robust_cmi", "kendall_tau", "psi")
@@ -138,6 +143,7 @@ def summarize(observed: float, null: np.ndarray) -> NullSummary:
     return NullSummary(float(values.mean()), float(np.percentile(values, 95)), p_value(observed, values))
 
 
+@validate_params({"n_permutations": [Interval(int, 1, None), None]})
 def permutation_null(measure: Any, gap: Any, grid: Grid, *, n_permutations: int | None = None,
                      seed: int = 0, observed: Metrics | None = None, progress: Progress | None = None,
                      pair_counts: PairCounts | None = None) -> TaskNull:
@@ -148,7 +154,7 @@ def permutation_null(measure: Any, gap: Any, grid: Grid, *, n_permutations: int 
     recomputing the observed values. ``progress`` wraps the list of batch
     sizes (``click.progressbar`` fits). The official score gets a null only
     where it is defined and the 2020 scorer's bins are the grid's cells.
-    ``pair_counts`` (`harness.metrics.pair_counts_for`'s) shares the gap side's counts
+    ``pair_counts`` (`harness.scoring.metrics.pair_counts_for`'s) shares the gap side's counts
     with `score_all`.
 
     A measure equal to the gap on a 3 x 3 x 3 grid: none of 99 permutations does as
@@ -160,14 +166,12 @@ def permutation_null(measure: Any, gap: Any, grid: Grid, *, n_permutations: int 
     >>> null.summaries["official"].p_value, null.summaries["psi"].p_value
     (0.01, 0.01)
     """
-    m, g = _check_inputs(measure, gap, grid)
+    m, g = check_inputs(measure, gap, grid)
     n = len(m)
     n_perm = auto_permutations(n) if n_permutations is None else n_permutations
-    if n_perm < 1:
-        raise ValueError(f"n_permutations must be >= 1. Received: {n_perm}")
     observed = observed if observed is not None else score_all(m, g, grid, pair_counts=pair_counts)
     rng = np.random.default_rng(seed)
-    engine = _NullEngine(m, g, grid, official=observed.official is not None and _official_fast(grid),
+    engine = NullEngine(m, g, grid, official=observed.official is not None and official_has_null(grid),
                          pair_counts=pair_counts)
     per_batch = max(1, min(n_perm, _BATCH_PAIRS // max(1, n * n)))
     batches = [min(per_batch, n_perm - b) for b in range(0, n_perm, per_batch)]
@@ -194,16 +198,13 @@ def _workers(n_batches: int) -> int:
 
 
 
-def _official_fast(grid: Grid) -> bool:
-    """Whether the 2020 scorer's string keys are the grid's cells (else its score may be nan)."""
-    k = grid.n_hparams
-    canonical = [grid._canonical(h) for h in range(k)]
-    return k >= 2 and all(canonical) and not any(
-        _keys_collide(grid.possible_values[a], grid.possible_values[b])
-        for a in range(k) for b in range(k) if a != b)
+def official_has_null(grid: Grid) -> bool:
+    """Whether the official score gets a null on ``grid``: two hyperparameters or more, and the
+    2020 scorer's string keys are the grid's cells (else its score may be nan)."""
+    return grid.n_hparams >= 2 and all_keys_are_cells(grid)
 
 
-def _summaries(observed: Metrics, samples: dict[str, np.ndarray], engine: "_NullEngine", n_perm: int,
+def _summaries(observed: Metrics, samples: dict[str, np.ndarray], engine: NullEngine, n_perm: int,
                seed: int, m: np.ndarray, g: np.ndarray) -> TaskNull:
     obs = {"official": observed.official, "robust_cmi": observed.robust.headline,
            "kendall_tau": observed.kendall_tau, "psi": observed.granulated.psi}
@@ -253,7 +254,7 @@ def _tau_normal(tau: float, m: np.ndarray, g: np.ndarray) -> NullSummary:
     return NullSummary(0.0, _Z95 * sd_tau, 0.5 * math.erfc(z / math.sqrt(2)))
 
 
-class _NullEngine:
+class NullEngine:
     """Everything that stays fixed across permutations, and the metrics of a batch of them."""
 
     def __init__(self, m: np.ndarray, g: np.ndarray, grid: Grid, *, official: bool,
@@ -278,14 +279,14 @@ class _NullEngine:
         if self.counts is None:   # a grid too sparse for the product layout: Ψ only
             return self.psi.batch(perms)
         tables = self.counts.tables(perms, official=self.official)
-        out: dict[str, np.ndarray] = {"robust_cmi": self._robust(tables["robust"])}
+        out: dict[str, np.ndarray] = {"robust_cmi": self._robust(tables.robust)}
         u0 = self.wants[0]
-        d1, d2 = tables["d1"][u0], tables["d2"][u0]
+        d1, d2 = tables.d1[u0], tables.d2[u0]
         s = d1.reshape(len(perms), -1).sum(axis=1) - d2.reshape(len(perms), -1).sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             out["kendall_tau"] = s / self.tau_denom if self.tau_denom > 0 else np.full(len(perms), math.nan)
         if self.official:
-            out.update(self._official(tables["official"]))
+            out.update(self._official(tables))
         out.update(self.psi.batch(perms))
         return out
 
@@ -293,21 +294,21 @@ class _NullEngine:
         best = None
         for table in tables.values():
             b = len(table)
-            info, entropy = _robust_bins(table.reshape(-1, 4))
+            info, entropy = robust_bins(table.reshape(-1, 4))
             info, entropy = info.reshape(b, -1).sum(axis=1), entropy.reshape(b, -1).sum(axis=1)
             with np.errstate(divide="ignore", invalid="ignore"):
                 value = np.where(entropy > 0, np.clip(info / entropy, 0.0, 1.0), np.nan)
             best = value if best is None else np.fmin(best, value)
         return best
 
-    def _official(self, tables: dict[Subset, np.ndarray]) -> dict[str, np.ndarray]:
+    def _official(self, tables: PairTables) -> dict[str, np.ndarray]:
         """score(a, b) per ordered pair and their minimum, folded as the 2020 scorer did."""
         scores: dict[tuple[int, int], np.ndarray] = {}
-        for (a, b), table in tables.items():
+        for (a, b), table in (tables.official or {}).items():
             for pair, axes in (((a, b), (0, 1, 3, 2, 4, 5)), ((b, a), (0, 2, 4, 1, 3, 5))):
                 ordered = np.transpose(table, axes)
                 batch = len(ordered)
-                mi, h = _official_bins(ordered.reshape(-1, 4))
+                mi, h = official_bins(ordered.reshape(-1, 4))
                 n_bins = mi.size // batch
                 with np.errstate(divide="ignore", invalid="ignore"):
                     scores[pair] = (mi.reshape(batch, -1).sum(axis=1) / n_bins) / \
