@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/leaderboard.py --workers 2 --only path_norm --only db_mixup
 
 Each submission under ``sample_submissions/`` is run and scored with
-`harness.leaderboard.run_leaderboard` (sandboxed, as ``pgdl leaderboard``
+`harness.report.leaderboard.run_leaderboard` (sandboxed, as ``pgdl leaderboard``
 does; finished results in ``--runs`` are reused unless ``--rerun``), which also
 writes its own ``leaderboard.md``/``.csv``/``report.html`` there. This script
 then writes ``--out`` (default ``benchmarks/results/leaderboard.md``): the
@@ -25,7 +25,8 @@ import click
 
 from harness import __version__
 from harness.errors import HarnessError
-from harness.leaderboard import Entry, Leaderboard, metadata_field, run_leaderboard
+from harness.report.entries import Entry, Leaderboard
+from harness.report.leaderboard import metadata_field, run_leaderboard
 from harness.runner import RunConfig
 from model_zoo import DEFAULT_ZOO
 
@@ -100,8 +101,8 @@ def per_task(board: Leaderboard, task: str) -> list[str]:
         if t is None:
             rows.append([e.name] + ["-"] * 6)
             continue
-        rows.append([e.name, fmt(t.official, 100.0), fmt(t.robust_cmi, digits=3),
-                     fmt(t.kendall_tau, digits=3), fmt(t.psi, digits=3), fmt(t.sign_error, digits=3),
+        rows.append([e.name, fmt(t.official, 100.0), fmt(t.headline("robust_cmi"), digits=3),
+                     fmt(t.kendall_tau, digits=3), fmt(t.headline("psi"), digits=3), fmt(t.headline("sign_error"), digits=3),
                      f"{t.n_scored}/{t.n_models}"])
     return table(header, rows)
 

@@ -58,11 +58,12 @@ from pathlib import Path
 from typing import Protocol, Sequence
 
 from harness.errors import HarnessError
-from harness.evaluate import SCORES_JSON, SCORES_TXT
-from harness.tables import MODELS_CSV
-from harness.leaderboard import Leaderboard, Log, build_leaderboard, reference_data
 from harness.records import PREDICT_SUFFIX, RUN_LOG
+from harness.report.leaderboard import Leaderboard, Log, build_leaderboard, reference_data
 from harness.runner import LOG_DIR, SUBMISSION_INFO, RunConfig, input_tasks
+from harness.scoring.evaluate import SCORES_TXT
+from harness.scoring.models_csv import MODELS_CSV
+from harness.scoring.scores_file import SCORES_JSON
 from harness.scratch import remove_tree
 from harness.task import Task
 from harness.visible import visible_paths

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.evaluate import ScoreReport, clear_scores, evaluate_dir, reference_tasks
 from harness.records import prepare_out_dir
 from harness.runner import RunConfig, RunResult, run_submission
+from harness.scoring.evaluate import clear_scores, evaluate_dir, reference_tasks
+from harness.scoring.results import ScoreReport
 from harness.subset import covering_subset
 
 
