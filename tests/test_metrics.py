@@ -598,7 +598,10 @@ def test_float_noise_does_not_split_tied_gaps_except_in_the_official_score():
 @pytest.mark.parametrize("module", ["harness.scoring.grid", "harness.scoring.inputs", "harness.scoring.groups",
                                     "harness.scoring.official", "harness.scoring.cmi", "harness.scoring.ranking",
                                     "harness.scoring.metrics", "harness.scoring.null", "harness.scoring.intervals",
-                                    "harness.scoring.pairs", "harness.scoring.counting"])
+                                    "harness.scoring.pairs", "harness.scoring.counting",
+                                    "harness.scoring.predictions", "harness.scoring.formatting",
+                                    "harness.scoring.scores_file", "harness.scoring.models_csv",
+                                    "harness.scoring.environment"])
 def test_docstring_examples_run(module):
     import doctest
     import importlib

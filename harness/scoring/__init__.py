@@ -24,7 +24,12 @@ from harness.scoring.official import InvalidGrid, check_complete, grid_problem, 
 from harness.scoring.ranking import (GranulatedKendall, SignError, SignErrorSummary, granulated_kendall,
                                      kendall_tau, sign_error)
 
-__all__ = ["GAP_DECIMALS", "NULL_METRICS", "SEED_NAMES", "GranulatedKendall", "Grid", "Interval", "InvalidGrid",
+#: Every metric of a task, by name: each takes ``(measure, gap, grid)`` (`kendall_tau` no grid).
+METRIC_FUNCTIONS = {"official_score": official_score, "official_pair_scores": official_pair_scores,
+                    "robust_cmi": robust_cmi, "kendall_tau": kendall_tau, "granulated_kendall": granulated_kendall,
+                    "sign_error": sign_error, "score_all": score_all}
+
+__all__ = ["METRIC_FUNCTIONS", "GAP_DECIMALS", "NULL_METRICS", "SEED_NAMES", "GranulatedKendall", "Grid", "Interval", "InvalidGrid",
            "Metrics", "NullSummary", "RobustCMI", "SignError", "SignErrorSummary", "TaskNull", "auto_permutations",
            "check_complete", "configurations", "finite_number", "granulated_kendall", "grid_problem",
            "has_replicates", "kendall_tau", "official_pair_scores", "official_score", "one_out_pairs",
