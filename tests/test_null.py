@@ -68,13 +68,13 @@ def test_each_permutation_scores_what_score_all_gives_the_permuted_measure(seed)
     batch = engine.batch(perms)
     for p, perm in enumerate(perms):
         want = score_all(perm, gap, grid)
-        assert batch["official"][p] == pytest.approx(want.official, rel=1e-12, abs=1e-15)
+        assert batch.headlines["official"][p] == pytest.approx(want.official, rel=1e-12, abs=1e-15)
         for (a, b), value in want.official_pairs.items():
             ia, ib = grid.names.index(a), grid.names.index(b)
-            assert batch[f"official:{ia}:{ib}"][p] == pytest.approx(value, rel=1e-12, abs=1e-15)
-        assert batch["robust_cmi"][p] == pytest.approx(want.robust.headline, rel=1e-12, nan_ok=True)
-        assert batch["kendall_tau"][p] == pytest.approx(want.kendall_tau, rel=1e-12)
-        assert batch["psi"][p] == pytest.approx(want.granulated.psi, rel=1e-12)
+            assert batch.official_pairs[ia, ib][p] == pytest.approx(value, rel=1e-12, abs=1e-15)
+        assert batch.headlines["robust_cmi"][p] == pytest.approx(want.robust.headline, rel=1e-12, nan_ok=True)
+        assert batch.headlines["kendall_tau"][p] == pytest.approx(want.kendall_tau, rel=1e-12)
+        assert batch.headlines["psi"][p] == pytest.approx(want.granulated.psi, rel=1e-12)
 
 
 def test_a_measure_equal_to_the_gap_is_significant():

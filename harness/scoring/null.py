@@ -104,6 +104,27 @@ class TaskNull:
     psi_per_hparam_q95: dict[str, float]
 
 
+@dataclass(frozen=True)
+class NullBatch:
+    """The metrics of a batch of permuted measures, one value per permutation.
+
+    ``headlines`` holds each metric of `NULL_METRICS` that was computed; ``official_pairs``
+    score(a, b) by hyperparameter indices; ``psi_per_hparam`` ψ_h by the index of the
+    hyperparameter among the grid's `OneOutPairs` names.
+    """
+
+    headlines: dict[str, np.ndarray]
+    official_pairs: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
+    psi_per_hparam: dict[int, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def concatenate(cls, batches: Sequence[NullBatch]) -> NullBatch:
+        """The batches one after the other (every batch of a null computes the same metrics)."""
+        def join(key: Callable[[NullBatch], dict[Any, np.ndarray]]) -> dict[Any, np.ndarray]:
+            return {k: np.concatenate([key(b)[k] for b in batches]) for k in key(batches[0])}
+        return cls(join(lambda b: b.headlines), join(lambda b: b.official_pairs), join(lambda b: b.psi_per_hparam))
+
+
 def auto_permutations(n_models: int) -> int:
     """The default number of permutations: the largest of `PERMUTATION_LADDER` whose cost
     ``N n^2`` stays within the budget, at least 19 (999 up to ~500 models, 19 at 10,000).
@@ -176,7 +197,7 @@ def permutation_null(measure: Any, gap: Any, grid: Grid, *, n_permutations: int 
     per_batch = max(1, min(n_perm, _BATCH_PAIRS // max(1, n * n)))
     batches = [min(per_batch, n_perm - b) for b in range(0, n_perm, per_batch)]
     drawn = [rng.permuted(np.tile(m, (size, 1)), axis=1) for size in batches]
-    collected: dict[str, list[np.ndarray]] = {}
+    collected: list[NullBatch] = []
     with (progress or nullcontext)(batches) as items, ThreadPoolExecutor(_workers(len(batches))) as pool:
         pending: list[Any] = []
         for b, _ in enumerate(items):
@@ -186,10 +207,8 @@ def permutation_null(measure: Any, gap: Any, grid: Grid, *, n_permutations: int 
                 pending = [pool.submit(engine.batch, perms) for perms in drawn[1:]]
             else:
                 result = pending[b - 1].result()
-            for key, values in result.items():
-                collected.setdefault(key, []).append(values)
-    samples = {key: np.concatenate(parts) for key, parts in collected.items()}
-    return _summaries(observed, samples, engine, n_perm, seed, m, g)
+            collected.append(result)
+    return _summaries(observed, NullBatch.concatenate(collected), engine, n_perm, seed, m, g)
 
 
 def _workers(n_batches: int) -> int:
@@ -204,27 +223,26 @@ def official_has_null(grid: Grid) -> bool:
     return grid.n_hparams >= 2 and all_keys_are_cells(grid)
 
 
-def _summaries(observed: Metrics, samples: dict[str, np.ndarray], engine: NullEngine, n_perm: int,
+def _summaries(observed: Metrics, samples: NullBatch, engine: NullEngine, n_perm: int,
                seed: int, m: np.ndarray, g: np.ndarray) -> TaskNull:
     obs = {"official": observed.official, "robust_cmi": observed.robust.headline,
            "kendall_tau": observed.kendall_tau, "psi": observed.granulated.psi}
     summaries, methods = {}, {}
     for metric in NULL_METRICS:
-        if metric not in samples or obs[metric] is None:
+        if metric not in samples.headlines or obs[metric] is None:
             continue
-        summaries[metric] = summarize(obs[metric], samples[metric])
+        summaries[metric] = summarize(obs[metric], samples.headlines[metric])
         methods[metric] = "permutation"
     if n_perm < PERMUTATION_LADDER[0] and "kendall_tau" in summaries:
         summaries["kendall_tau"] = _tau_normal(observed.kendall_tau, m, round_gaps(g))
         methods["kendall_tau"] = "normal approximation"
     names = engine.names
-    pairs_q95 = {(names[a], names[b]): _q95(samples[f"official:{a}:{b}"])
+    pairs_q95 = {(names[a], names[b]): _q95(samples.official_pairs[a, b])
                  for a in range(len(names)) for b in range(len(names))
-                 if a != b and f"official:{a}:{b}" in samples}
+                 if a != b and (a, b) in samples.official_pairs}
     psi_names = engine.psi.pairs.names
-    psi_q95 = {psi_names[h]: _q95(samples[f"psi:{h}"]) for h in range(len(psi_names)) if f"psi:{h}" in samples}
-    kept = {key: v for key, v in samples.items() if key in NULL_METRICS}
-    return TaskNull(n_perm, seed, summaries, kept, methods, pairs_q95, psi_q95)
+    psi_q95 = {psi_names[h]: _q95(values) for h, values in sorted(samples.psi_per_hparam.items())}
+    return TaskNull(n_perm, seed, summaries, dict(samples.headlines), methods, pairs_q95, psi_q95)
 
 
 def _q95(values: np.ndarray) -> float:
@@ -275,20 +293,23 @@ class NullEngine:
         n0 = len(m) * (len(m) - 1) / 2
         self.tau_denom = math.sqrt(max(0.0, (n0 - np.sum(t * (t - 1)) / 2) * (n0 - np.sum(u * (u - 1)) / 2)))
 
-    def batch(self, perms: np.ndarray) -> dict[str, np.ndarray]:
+    def batch(self, perms: np.ndarray) -> NullBatch:
+        """The metrics of each row of ``perms`` ``(batch, n_models)``."""
+        psi, psi_per_hparam = self.psi.batch(perms)
+        headlines = {} if psi is None else {"psi": psi}
         if self.counts is None:   # a grid too sparse for the product layout: Ψ only
-            return self.psi.batch(perms)
+            return NullBatch(headlines, {}, psi_per_hparam)
         tables = self.counts.tables(perms, official=self.official)
-        out: dict[str, np.ndarray] = {"robust_cmi": self._robust(tables.robust)}
+        headlines["robust_cmi"] = self._robust(tables.robust)
         u0 = self.wants[0]
         d1, d2 = tables.d1[u0], tables.d2[u0]
         s = d1.reshape(len(perms), -1).sum(axis=1) - d2.reshape(len(perms), -1).sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            out["kendall_tau"] = s / self.tau_denom if self.tau_denom > 0 else np.full(len(perms), math.nan)
+            headlines["kendall_tau"] = s / self.tau_denom if self.tau_denom > 0 else np.full(len(perms), math.nan)
+        pairs: dict[tuple[int, int], np.ndarray] = {}
         if self.official:
-            out.update(self._official(tables))
-        out.update(self.psi.batch(perms))
-        return out
+            headlines["official"], pairs = self._official(tables)
+        return NullBatch(headlines, pairs, psi_per_hparam)
 
     def _robust(self, tables: dict[Subset, np.ndarray]) -> np.ndarray:
         best = None
@@ -301,7 +322,7 @@ class NullEngine:
             best = value if best is None else np.fmin(best, value)
         return best
 
-    def _official(self, tables: PairTables) -> dict[str, np.ndarray]:
+    def _official(self, tables: PairTables) -> tuple[np.ndarray, dict[tuple[int, int], np.ndarray]]:
         """score(a, b) per ordered pair and their minimum, folded as the 2020 scorer did."""
         scores: dict[tuple[int, int], np.ndarray] = {}
         for (a, b), table in (tables.official or {}).items():
@@ -319,9 +340,7 @@ class NullEngine:
             for b in range(k):
                 if a != b:
                     best = np.where(best < scores[a, b], best, scores[a, b])   # Python's min(score, best)
-        out = {f"official:{a}:{b}": v for (a, b), v in scores.items()}
-        out["official"] = best
-        return out
+        return best, scores
 
 
 class _PsiPairs:
@@ -331,15 +350,11 @@ class _PsiPairs:
         self.pairs = one_out_pairs(grid)
         self.rounded = rounded
 
-    def batch(self, perms: np.ndarray) -> dict[str, np.ndarray]:
-        out, per = {}, []
-        for h, tau in enumerate(self.pairs.group_taus(perms, self.rounded)):
-            if tau.shape[1]:
-                out[f"psi:{h}"] = tau.mean(axis=1)
-                per.append(out[f"psi:{h}"])
-        if per:
-            out["psi"] = np.mean(per, axis=0)
-        return out
+    def batch(self, perms: np.ndarray) -> tuple[np.ndarray | None, dict[int, np.ndarray]]:
+        """Ψ of each permutation (None when no hyperparameter has a group) and ψ_h where defined."""
+        per = {h: tau.mean(axis=1) for h, tau in enumerate(self.pairs.group_taus(perms, self.rounded))
+               if tau.shape[1]}
+        return (np.mean(list(per.values()), axis=0) if per else None), per
 
 
 def overall_official_null(observed: float, samples: Sequence[np.ndarray | None]) -> NullSummary | None:
