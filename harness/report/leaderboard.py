@@ -44,7 +44,8 @@ from harness.report.entries import Entry, Leaderboard, Provenance, load_entry, r
 from harness.report.html import REPORT_HTML, write_report
 from harness.report.tables import LEADERBOARD_CSV, LEADERBOARD_MD, leaderboard_csv, leaderboard_markdown
 from harness.runner import LOG_DIR, SUBMISSION_INFO, RunConfig, input_tasks, run_submission
-from harness.scoring.evaluate import SCORES_TXT, evaluate_dir
+from harness.params import validate_params
+from harness.scoring.evaluate import OPTION_CONSTRAINTS, SCORES_TXT, evaluate_dir
 from harness.scoring.scores_file import SCORES_JSON
 from harness.submission import default_name, open_submission
 from harness.task import MODEL_CONFIGS, Reference, Task
@@ -168,6 +169,7 @@ def reference_data(tasks: Sequence[Task]) -> dict[str, Reference]:
     return {t.name: t.read_reference() for t in tasks}
 
 
+@validate_params(OPTION_CONSTRAINTS)
 def run_leaderboard(submissions: Sequence[str | Path], data_root: str | Path, out_dir: str | Path,
                     config: RunConfig = RunConfig(), *, rerun: bool = False, bootstrap: int = 200,
                     seed: int = 0, permutations: int | None = None, log: Log | None = None,
