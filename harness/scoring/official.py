@@ -114,16 +114,18 @@ def keys_collide(values_a: Sequence[Any], values_b: Sequence[Any]) -> bool:
     return False
 
 
-def keys_are_cells(grid: Grid, a: int, b: int) -> bool:
-    """Whether the 2020 scorer's string keys of the ordered pair ``(a, b)`` are the grid's cells
-    (no collision, no value spelled unlike its possible value): the fast, exact path applies."""
-    return (spelled_canonically(grid, a) and spelled_canonically(grid, b)
-            and not keys_collide(grid.possible_values[a], grid.possible_values[b]))
+def keys_are_cells(grid: Grid) -> dict[tuple[int, int], bool]:
+    """Per ordered pair of hyperparameters ``(a, b)``, whether the 2020 scorer's string keys are the
+    grid's cells (no collision, no value spelled unlike its possible value): the fast, exact path applies."""
+    canonical = [spelled_canonically(grid, h) for h in range(grid.n_hparams)]
+    return {(a, b): canonical[a] and canonical[b]
+            and not keys_collide(grid.possible_values[a], grid.possible_values[b])
+            for a, b in itertools.permutations(range(grid.n_hparams), 2)}
 
 
 def all_keys_are_cells(grid: Grid) -> bool:
-    """`keys_are_cells` for every ordered pair of hyperparameters."""
-    return all(keys_are_cells(grid, a, b) for a, b in itertools.permutations(range(grid.n_hparams), 2))
+    """`keys_are_cells` for every ordered pair of hyperparameters (True for fewer than two)."""
+    return all(keys_are_cells(grid).values())
 
 
 # ------------------------------------------------------------ arithmetic
@@ -210,8 +212,7 @@ class OfficialPass:
 
     def __init__(self, grid: Grid) -> None:
         self.grid = grid
-        self.fast = {(a, b): keys_are_cells(grid, a, b)
-                     for a, b in itertools.permutations(range(grid.n_hparams), 2)}
+        self.fast = keys_are_cells(grid)
         self.bins: dict[tuple[int, int], OfficialBins] = {}
 
     def consumers(self, a: int, b: int) -> list[OfficialBins]:
