@@ -75,7 +75,7 @@ OPTION_CONSTRAINTS = {"bootstrap": [Interval(int, 0, None)], "seed": [Interval(i
 
 
 @dataclass(frozen=True)
-class Options:
+class ScoringOptions:
     """How a run scores each task: ``bootstrap`` resamples (0: no intervals) and ``permutations`` of
     the null (None: automatic; 0: none), seeded with ``seed``; ``progress`` wraps the task list,
     ``null_progress(task)`` a task's null batches."""
@@ -111,7 +111,7 @@ def evaluate_predictions(predictions: Mapping[str, Mapping[str, Any]], reference
     chosen = reference_tasks(reference_root, tasks)
     known = {t.name for t in find_tasks(reference_root)}
     warnings = _ignored(set(predictions) - known, lambda name: f"predictions for task {name}")
-    options = Options(bootstrap, seed, permutations, progress, null_progress)
+    options = ScoringOptions(bootstrap, seed, permutations, progress, null_progress)
     return _evaluate(predictions, {t.name: t.read_reference() for t in chosen}, models, None, warnings, {}, options)
 
 
@@ -141,7 +141,7 @@ def evaluate_dir(pred_dir: str | Path, reference_root: str | Path, out_dir: str 
     predictions = {name: read_prediction_file(path, max_bytes=predict_size_limit(len(references[name].records)))
                    for name, path in sources.items() if Path(path).is_file()}
     report = _evaluate(predictions, references, models, sources, warnings, read_run_log(pred_dir / RUN_LOG),
-                       Options(bootstrap, seed, permutations, progress, null_progress))
+                       ScoringOptions(bootstrap, seed, permutations, progress, null_progress))
     write_scores(report, out_dir)
     return report
 
@@ -282,7 +282,7 @@ def _finite_official(value: float) -> tuple[float | None, str | None]:
 def _evaluate(predictions: Mapping[str, Mapping[str, Any]], references: Mapping[str, Reference],
               models: Mapping[str, Sequence[str]] | None, sources: Mapping[str, str] | None,
               warnings: tuple[str, ...], run_records: Mapping[tuple[str, str], RunRecord],
-              options: Options) -> ScoreReport:
+              options: ScoringOptions) -> ScoreReport:
     label = (lambda name: sources[name]) if sources else (lambda name: f"predictions for task {name}")
     chosen = {name: subset_reference(ref, (models or {}).get(name, ref.ids)) for name, ref in references.items()}
     values = {}
