@@ -172,3 +172,13 @@ def test_every_public_metric_is_in_the_registry() -> None:
                "sign_error", "score_all"}
     assert covered == {name for name in scoring.METRIC_FUNCTIONS}
     assert covered <= {case.name.split(" ")[0] for case in METRICS}
+
+
+@pytest.mark.parametrize("name", ["official_score", "official_pair_scores", "robust_cmi", "granulated_kendall",
+                                  "sign_error", "score_all"])
+def test_a_grid_that_is_not_a_grid_is_refused_naming_the_parameter(name: str) -> None:
+    import harness.scoring as scoring
+    from harness.errors import ParameterError
+
+    with pytest.raises(ParameterError, match=r"^grid must be a Grid\. Received: grid=\[\[0\], \[1\]\]$"):
+        scoring.METRIC_FUNCTIONS[name]([1.0, 2.0], [0.1, 0.2], [[0], [1]])

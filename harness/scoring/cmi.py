@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from harness.params import InstanceOf, validate_params
 from harness.scoring.counting import TABLE_ENTRIES, Column, PairBlock, PairTypes, count_pairs
 from harness.scoring.grid import Grid
 from harness.scoring.inputs import check_inputs
@@ -162,6 +163,7 @@ def robust_of_tables(tables: PairTables, grid: Grid) -> RobustCMI:
     return sums.result(grid)
 
 
+@validate_params({"grid": [InstanceOf(Grid)]})
 def robust_cmi(measure: Any, gap: Any, grid: Grid) -> RobustCMI:
     """Conditional mutual information between the orders of measure and gap, done properly.
 

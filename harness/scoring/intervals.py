@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.params import Interval as Within, validate_params
+from harness.params import InstanceOf, Interval as Within, validate_params
 from harness.scoring.grid import Grid
 from harness.scoring.groups import configurations, one_out_pairs
 from harness.scoring.inputs import check_inputs, compare, round_gaps
@@ -68,7 +68,7 @@ def has_replicates(grid: Grid) -> bool:
     return bool(np.bincount(configurations(grid)).min() >= 2)
 
 
-@validate_params({"n_resamples": [Within(int, 1, None)], "confidence": [Within(float, 0, 1, "neither")],
+@validate_params({"grid": [InstanceOf(Grid)], "n_resamples": [Within(int, 1, None)], "confidence": [Within(float, 0, 1, "neither")],
                   "seed": [Within(int, 0, None)]})
 def resampled_intervals(measure: Any, gap: Any, grid: Grid, *, n_resamples: int = 200,
                         confidence: float = 0.95, seed: int = 0,

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.params import InstanceOf, validate_params
 from harness.scoring.cmi import RobustCMI, RobustPairSums, RobustSums, column_pairs, robust_of_tables
 from harness.scoring.counting import PairConsumer, PairTypes, count_pairs
 from harness.scoring.grid import Grid
@@ -54,6 +55,7 @@ class Metrics:
     sign_error: SignError
 
 
+@validate_params({"grid": [InstanceOf(Grid)]})
 def score_all(measure: Any, gap: Any, grid: Grid, *, pair_counts: PairCounts | None = None) -> Metrics:
     """Every metric, counting the pairs once for official and robust CMI.
 

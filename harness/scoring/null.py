@@ -45,7 +45,7 @@ from typing import Any, Callable, ContextManager, Iterable, Sequence
 
 import numpy as np
 
-from harness.params import Interval, validate_params
+from harness.params import InstanceOf, Interval, validate_params
 from harness.scoring.cmi import robust_bins
 from harness.scoring.grid import Grid
 from harness.scoring.groups import one_out_pairs
@@ -164,7 +164,7 @@ def summarize(observed: float, null: np.ndarray) -> NullSummary:
     return NullSummary(float(values.mean()), float(np.percentile(values, 95)), p_value(observed, values))
 
 
-@validate_params({"n_permutations": [Interval(int, 1, None), None]})
+@validate_params({"grid": [InstanceOf(Grid)], "n_permutations": [Interval(int, 1, None), None]})
 def permutation_null(measure: Any, gap: Any, grid: Grid, *, n_permutations: int | None = None,
                      seed: int = 0, observed: Metrics | None = None, progress: Progress | None = None,
                      pair_counts: PairCounts | None = None) -> TaskNull:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
+from harness.params import InstanceOf, validate_params
 from harness.scoring.counting import Column, PairBlock, PairTypes, RunningSum, count_pairs, pair_blocks
 from harness.scoring.grid import ABSENT_LABEL, Grid
 from harness.scoring.inputs import check_inputs
@@ -287,6 +288,7 @@ def official_of_tables(tables: PairTables, grid: Grid) -> dict[tuple[str, str], 
     return out
 
 
+@validate_params({"grid": [InstanceOf(Grid)]})
 def official_pair_scores(measure: Any, gap: Any, grid: Grid) -> dict[tuple[str, str], float]:
     """score(a, b) of the 2020 scorer for every ordered pair of distinct hyperparameters.
 
@@ -328,6 +330,7 @@ def official_pair_scores(measure: Any, gap: Any, grid: Grid) -> dict[tuple[str, 
     return passes.scores(types)
 
 
+@validate_params({"grid": [InstanceOf(Grid)]})
 def official_score(measure: Any, gap: Any, grid: Grid) -> float:
     """The 2020 competition's score of a task: min over ordered pairs of score(a, b).
 

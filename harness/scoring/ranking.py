@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.params import Interval, validate_params
+from harness.params import InstanceOf, Interval, validate_params
 from harness.scoring.grid import Grid
 from harness.scoring.groups import OneOutPairs, one_out_pairs
 from harness.scoring.inputs import as_vectors, check_inputs, compare, round_gaps
@@ -114,6 +114,7 @@ def kendall_tau(measure: Any, gap: Any) -> float:
     return Concordance.of(m, round_gaps(g)).tau_b
 
 
+@validate_params({"grid": [InstanceOf(Grid)]})
 def granulated_kendall(measure: Any, gap: Any, grid: Grid) -> GranulatedKendall:
     """Granulated Kendall's coefficient Ψ, exactly as Jiang et al. define it (ICLR 2020, eq. 3-4).
 
@@ -154,7 +155,7 @@ def granulated_of_pairs(pairs: OneOutPairs, m: np.ndarray, rounded: np.ndarray) 
     return GranulatedKendall(float(np.mean(defined)) if defined else math.nan, per)
 
 
-@validate_params({"min_samples": [Interval(int, 1, None)]})
+@validate_params({"grid": [InstanceOf(Grid)], "min_samples": [Interval(int, 1, None)]})
 def sign_error(measure: Any, gap: Any, grid: Grid, *, min_samples: int = 4) -> SignError:
     """Sign-error robustness (Dziugaite et al., NeurIPS 2020, arXiv:2010.11924, §3).
 
