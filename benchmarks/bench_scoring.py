@@ -38,7 +38,7 @@ from typing import Callable
 
 import numpy as np
 
-from harness.metrics import (Grid, granulated_kendall, kendall_tau, official_score, robust_cmi, score_all,
+from harness.scoring import (Grid, granulated_kendall, kendall_tau, official_score, robust_cmi, score_all,
                              sign_error)
 from harness.scoring.intervals import resampled_intervals
 from harness.scoring.null import auto_permutations, permutation_null
@@ -83,10 +83,12 @@ def peak_bytes(fn: Callable[[], object]) -> int:
 def write_task(root: Path, measure: np.ndarray, gap: np.ndarray, grid: Grid) -> tuple[Path, Path]:
     """Reference data and predictions of the synthetic task under ``root``: (reference, predictions)."""
     entries = {}
+    # accuracies must lie in [0, 1]: the gaps mapped increasingly into [0, 0.9] (the metrics see only their order)
+    scaled = 0.9 * (gap - gap.min()) / max(float(gap.max() - gap.min()), 1e-12)
     for i, row in enumerate(grid.levels):
         hparams = {name: {"possible_values": list(range(len(grid.possible_values[h]))), "current_value": int(row[h])}
                    for h, name in enumerate(grid.names)}
-        entries[str(i)] = {"hparams": hparams, "metrics": {"train_acc": 1.0, "test_acc": round(1.0 - gap[i], 4)}}
+        entries[str(i)] = {"hparams": hparams, "metrics": {"train_acc": 1.0, "test_acc": round(1.0 - scaled[i], 4)}}
     reference = root / "reference" / "task"
     reference.mkdir(parents=True)
     (reference / "model_configs.json").write_text(json.dumps(entries))

@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/leaderboard.py --workers 2 --only path_norm --only db_mixup
 
 Each submission under ``sample_submissions/`` is run and scored with
-`harness.leaderboard.run_leaderboard` (sandboxed, as ``pgdl leaderboard``
+`harness.report.leaderboard.run_leaderboard` (sandboxed, as ``pgdl leaderboard``
 does; finished results in ``--runs`` are reused unless ``--rerun``), which also
 writes its own ``leaderboard.md``/``.csv``/``report.html`` there. This script
 then writes ``--out`` (default ``benchmarks/results/leaderboard.md``): the
@@ -27,8 +27,10 @@ import click
 
 from harness import __version__
 from harness.errors import HarnessError
-from harness.leaderboard import Entry, Leaderboard, metadata_field, run_leaderboard
+from harness.report.entries import Entry, Leaderboard
+from harness.report.leaderboard import metadata_field, run_leaderboard
 from harness.runner import RunConfig
+from harness.scoring.scores_file import TaskEntry
 from model_zoo import DEFAULT_ZOO
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,9 +75,15 @@ def fmt_p(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def null_of(task: TaskEntry, metric: str, field: str) -> float | None:
+    """``field`` (``p_value``, ``q95``) of ``metric``'s permutation null on one task (None without one)."""
+    summary = None if task.null is None else task.null.summaries.get(metric)
+    return None if summary is None else getattr(summary, field)
+
+
 def beats_random(entry: Entry, tasks: Sequence[str], alpha: float = ALPHA) -> bool:
     """Whether ``entry``'s official score has a permutation p-value below ``alpha`` on every task."""
-    found = {t.task: t.p_values.get("official") for t in entry.tasks}
+    found = {t.task: null_of(t, "official", "p_value") for t in entry.tasks}
     return all(found.get(task) is not None and found[task] < alpha for task in tasks)
 
 
@@ -114,10 +122,11 @@ def per_task(board: Leaderboard, task: str) -> list[str]:
         if t is None:
             rows.append([e.name] + ["-"] * (len(header) - 1))
             continue
-        rows.append([e.name, fmt(t.official, 100.0), fmt_p(t.p_values.get("official")),
-                     fmt(t.null_q95.get("official"), 100.0), fmt(t.robust_cmi, digits=3),
-                     fmt(t.kendall_tau, digits=3), fmt_p(t.p_values.get("kendall_tau")), fmt(t.psi, digits=3),
-                     fmt(t.sign_error, digits=3), f"{t.n_scored}/{t.n_models}"])
+        rows.append([e.name, fmt(t.official, 100.0), fmt_p(null_of(t, "official", "p_value")),
+                     fmt(null_of(t, "official", "q95"), 100.0), fmt(t.headline("robust_cmi"), digits=3),
+                     fmt(t.kendall_tau, digits=3), fmt_p(null_of(t, "kendall_tau", "p_value")),
+                     fmt(t.headline("psi"), digits=3), fmt(t.headline("sign_error"), digits=3),
+                     f"{t.n_scored}/{t.n_models}"])
     return table(header, rows)
 
 

@@ -362,8 +362,8 @@ def score(submission: Path, data: Path | None, out: Path | None, limit: int | No
       pgdl score sample_submissions/sum_of_squared_weights
       pgdl score my_measure --task animal_mnist_mlp --limit 8 --out results/quick
     """
-    from harness.evaluate import SCORE_FILES
-    from harness.score import score_submission
+    from harness.report.score import score_submission
+    from harness.scoring.evaluate import SCORE_FILES
     from harness.submission import default_name
 
     started = time.monotonic()
@@ -420,7 +420,7 @@ def evaluate(pred_dir: Path, data: Path | None, out_dir: Path, tasks: tuple[str,
     Example:
       pgdl evaluate predictions/ --data model_zoo/default --out scores/
     """
-    from harness.evaluate import evaluate_dir
+    from harness.scoring.evaluate import evaluate_dir
 
     def progress(items):
         return click.progressbar(items, label="scoring", file=sys.stderr, item_show_func=lambda t: t)
@@ -535,10 +535,10 @@ def _report_progress(entries):
 
 
 def _echo_leaderboard(board) -> None:
-    from harness.leaderboard import LEADERBOARD_CSV, LEADERBOARD_MD
-    from harness.report import REPORT_HTML
+    from harness.report.html import REPORT_HTML
+    from harness.report.tables import LEADERBOARD_CSV, LEADERBOARD_MD
 
-    from harness.evaluate import format_p
+    from harness.scoring.formatting import format_p
 
     click.echo(f"{'rank':>4}  {'submission':<28} {'official':>9} {'p':>7}  status")
     for e in board.entries:
@@ -570,7 +570,7 @@ def leaderboard(submissions: tuple[Path, ...], data: Path | None, out: Path, rer
     Example:
       pgdl leaderboard sample_submissions/* --out board/ --workers 2
     """
-    from harness.leaderboard import run_leaderboard
+    from harness.report.leaderboard import run_leaderboard
 
     board = run_leaderboard(list(submissions), _data_or_zoo(data), out, _run_config(**options), rerun=rerun,
                             bootstrap=bootstrap, seed=seed, permutations=permutations, log=lambda line: click.echo(line, err=True),
@@ -615,7 +615,7 @@ def official(submissions: tuple[Path, ...], data: Path | None, out: Path, rerun:
     Example:
       pgdl official subs/* --data ROOT --out board/ --engine container-check
     """
-    from harness.official import ContainerCheckEngine, DockerEngine, run_official
+    from harness.report.official import ContainerCheckEngine, DockerEngine, run_official
 
     repo = Path(__file__).resolve().parent.parent
     if engine == "container-check":
@@ -661,7 +661,8 @@ def pack(submission: Path, out: Path | None, no_check: bool, data: Path | None, 
 def _show_report(report, out: Path, footer: str | None = None) -> None:
     """Print a score report's table, notes, warnings and flagged tasks, and what was written (``footer``,
     else the score files); exit with `EXIT_FLAGGED` if a task was flagged."""
-    from harness.evaluate import SCORE_FILES, format_table
+    from harness.scoring.evaluate import SCORE_FILES
+    from harness.scoring.formatting import format_table
 
     click.echo(format_table(report))
     for line in report.notes:

@@ -79,7 +79,7 @@ def write_zip(files: list[tuple[str, Path]], dest: str | Path) -> int:
 
 def default_zip_path(submission: str | Path) -> Path:
     """``<name>.zip`` in the current folder, ``<name>`` the submission's (`harness.leaderboard.submission_name`)."""
-    from harness.leaderboard import slug, submission_name
+    from harness.report.leaderboard import slug, submission_name
 
     return Path(f"{slug(submission_name(submission))}.zip")
 

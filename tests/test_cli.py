@@ -112,13 +112,13 @@ def test_value_and_recursion_errors_reaching_the_cli_are_one_line(monkeypatch, t
     def fail(*args, **kwargs):
         raise exc
 
-    monkeypatch.setattr("harness.evaluate.evaluate_dir", fail)
+    monkeypatch.setattr("harness.scoring.evaluate.evaluate_dir", fail)
     assert pgdl("evaluate", tmp_path, "--data", tmp_path, "--out", tmp_path / "out") == EXIT_ERROR
     assert capsys.readouterr().err == line
 
 
 def test_debug_before_the_command_shows_the_traceback(monkeypatch, tmp_path):
-    monkeypatch.setattr("harness.evaluate.evaluate_dir", lambda *a, **k: (_ for _ in ()).throw(ValueError("bad")))
+    monkeypatch.setattr("harness.scoring.evaluate.evaluate_dir", lambda *a, **k: (_ for _ in ()).throw(ValueError("bad")))
     with pytest.raises(ValueError, match="bad"):
         main(["--debug", "evaluate", str(tmp_path), "--data", str(tmp_path), "--out", str(tmp_path / "out")])
 

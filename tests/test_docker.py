@@ -3,7 +3,7 @@
 No Docker engine runs on these machines: ``../shared/tools/container-check``
 builds the Dockerfile with podman and runs each container's command in the
 image's filesystem under bubblewrap, with no network and only the given binds.
-`harness.official` drives it exactly as it drives ``docker run``: one
+`harness.report.official` drives it exactly as it drives ``docker run``: one
 container predicts (input side and submission read-only, no reference data),
 another scores (predictions and reference only).
 
@@ -29,8 +29,9 @@ from typing import Iterator
 import pytest
 
 from harness import __version__
-from harness.leaderboard import reference_data, score_results
-from harness.official import ContainerCheckEngine, DockerEngine, prediction_step, run_official, scoring_step
+from harness.report.official import ContainerCheckEngine, DockerEngine, prediction_step, run_official, scoring_step
+from harness.scoring.evaluate import evaluate_dir
+from harness.scoring.scores_file import ScoresFile
 from harness.runner import RunConfig
 from harness.task import find_tasks
 from harness.testing import expected_sum_of_squares, write_submission
@@ -135,8 +136,8 @@ def test_the_scoring_container_agrees_with_scoring_on_the_host(official_run, tmp
     container_scores = json.loads((entry.out_dir / "scores.json").read_text())
     host = tmp_path / "host"
     shutil.copytree(entry.out_dir, host, ignore=shutil.ignore_patterns("scores.*"))
-    report = score_results(host, reference_data(find_tasks(tiny.root)), bootstrap=20)
-    host_scores = json.loads(report.to_json())
+    report = evaluate_dir(host, tiny.root, host, bootstrap=20)
+    host_scores = json.loads(ScoresFile.of(report).to_json())
     environment = container_scores.pop("environment")   # the image's Python and platform, not the host's
     host_scores.pop("environment")
     assert container_scores == host_scores

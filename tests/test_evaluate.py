@@ -1,4 +1,4 @@
-"""Specifications of `pgdl evaluate` and harness.evaluate, on the original toy task's reference data."""
+"""Specifications of `pgdl evaluate` and harness.scoring.evaluate, on the original toy task's reference data."""
 
 from __future__ import annotations
 
@@ -14,7 +14,11 @@ import pytest
 
 from harness.cli import main
 from harness.errors import HarnessError
-from harness.evaluate import SUBSET_REASON, evaluate_dir, evaluate_predictions, format_table, read_prediction_file
+from harness.scoring.evaluate import evaluate_dir, evaluate_predictions
+from harness.scoring.formatting import format_table
+from harness.scoring.predictions import read_prediction_file
+from harness.scoring.results import SUBSET_REASON
+from harness.scoring.scores_file import ScoresFile
 from harness.task import MODEL_CONFIGS, read_model_configs
 
 
@@ -237,7 +241,7 @@ def test_predictions_for_an_unknown_task_are_a_warning(toy_data, gaps, tmp_path,
 def test_report_json_has_no_nan_and_table_shows_each_task(toy_data, gaps):
     measure = {i: float(len(i)) for i in gaps}   # ties everywhere: some metrics undefined
     report = evaluate_predictions({"toy_data": measure}, toy_data, bootstrap=5)
-    data = json.loads(report.to_json(), parse_constant=lambda c: pytest.fail(f"{c} in scores.json"))
+    data = json.loads(ScoresFile.of(report).to_json(), parse_constant=lambda c: pytest.fail(f"{c} in scores.json"))
     assert data["tasks"]["toy_data"]["n_scored"] == 18
     table = format_table(report)
     assert table.splitlines()[2].startswith("toy_data") and "overall official score" in table
@@ -252,8 +256,8 @@ def test_a_reference_root_without_reference_data_is_an_error(tmp_path):
 def test_scoring_never_imports_tensorflow(toy_data, gaps, tmp_path):
     write_predict(tmp_path / "pred", "toy_data", {f"model_{i}": g for i, g in gaps.items()})
     code = ("import sys\n"
-            "import harness.evaluate\n"
-            "assert 'tensorflow' not in sys.modules, 'import harness.evaluate'\n"
+            "import harness.scoring, harness.report\n"
+            "assert 'tensorflow' not in sys.modules, 'import harness.scoring, harness.report'\n"
             "from harness.cli import main\n"
             "try:\n"
             f"    main(['evaluate', {str(tmp_path / 'pred')!r}, '--reference', {str(toy_data)!r},\n"

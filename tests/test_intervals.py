@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from harness.metrics import Grid, granulated_kendall, kendall_tau, score_all
+from harness.errors import ParameterError
+from harness.scoring import Grid, granulated_kendall, kendall_tau, score_all
 from harness.scoring.intervals import has_replicates, resampled_intervals
 
 
@@ -114,9 +115,9 @@ def test_replicate_seeds_are_resampled_within_each_configuration_and_the_officia
 
 def test_interval_parameters_are_checked():
     grid = product_grid(2, 2)
-    with pytest.raises(ValueError, match="n_resamples must be >= 1. Received: 0"):
+    with pytest.raises(ParameterError, match=r"^n_resamples must be an int in \[1, inf\). Received: n_resamples=0$"):
         resampled_intervals([1, 2, 3, 4], [1, 2, 3, 4], grid, n_resamples=0)
-    with pytest.raises(ValueError, match=r"confidence must lie in \(0, 1\). Received: 1.5"):
+    with pytest.raises(ParameterError, match=r"^confidence must be a float in \(0, 1\). Received: confidence=1.5$"):
         resampled_intervals([1, 2, 3, 4], [1, 2, 3, 4], grid, confidence=1.5)
 
 

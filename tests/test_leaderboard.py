@@ -20,13 +20,15 @@ import pytest
 
 from harness import __version__
 from harness.errors import HarnessError
-from harness.leaderboard import (LEADERBOARD_CSV, LEADERBOARD_MD, Entry, Provenance, data_checksum,
-                                 name_submissions, rank_entries, run_leaderboard, score_results, slug,
-                                 submission_name)
 from harness.records import RunRecord, write_predict
-from harness.report import REPORT_HTML
+from harness.report.entries import Entry, Provenance, rank_entries
+from harness.report.html import REPORT_HTML
+from harness.report.leaderboard import data_checksum, name_submissions, run_leaderboard, slug, submission_name
+from harness.report.tables import LEADERBOARD_CSV, LEADERBOARD_MD
 from harness.runner import RunConfig
 from harness.sandbox import find_bwrap
+from harness.scoring import Grid, official_score
+from harness.scoring.evaluate import evaluate_dir
 from harness.task import Task, find_tasks
 
 TESTS = Path(__file__).resolve().parent
@@ -132,9 +134,8 @@ def test_predictions_of_models_the_reference_does_not_know_fail_in_one_line(tmp_
     results = tmp_path / "results"
     results.mkdir()
     write_predict(results, "alpha", [RunRecord("alpha", "0", "ok", 1.0, 0.1), RunRecord("alpha", "7", "ok", 2.0, 0.1)])
-    references = {t.name: t.read_reference() for t in find_tasks(tmp_path)}
     with pytest.raises(HarnessError, match=r"alpha.predict: unknown model id\(s\) 7 \(not in .*model_configs.json\)"):
-        score_results(results, references, bootstrap=0)
+        evaluate_dir(results, tmp_path, results, bootstrap=0)
 
 
 def test_an_empty_data_root_is_one_line_and_exit_status_2(tmp_path: Path) -> None:
@@ -181,17 +182,31 @@ def test_broken_submissions_get_one_line_each_and_the_others_are_ranked(board_ru
     assert all("\n" not in e for e in errors.values())
 
 
+def official_from_files(result_dir: Path, task: Task) -> float:
+    """A task's official score computed straight from its files (``model_configs.json`` and the
+    submission's ``.predict``, parsed here), not through the scorer's own files."""
+    configs = json.loads((task.reference_dir / "model_configs.json").read_text())
+    predicted = json.loads((result_dir / f"{task.name}.predict").read_text())
+    ids = list(configs)
+    possible = {name: h["possible_values"] for name, h in configs[ids[0]]["hparams"].items()}
+    grid = Grid.from_hparams([{name: h["current_value"] for name, h in configs[i]["hparams"].items()} for i in ids],
+                             possible)
+    gap = [configs[i]["metrics"]["train_acc"] - configs[i]["metrics"]["test_acc"] for i in ids]
+    return official_score([predicted[f"model_{i}"] for i in ids], gap, grid)
+
+
 @pytest.mark.slow
 @needs_bwrap
 def test_the_ranking_follows_the_official_scores(board_run) -> None:
-    board, *_ = board_run
+    board, _submissions, _config, tiny = board_run
     ranked = [e for e in board.entries if e.rank is not None]
     scores = [e.overall_official for e in ranked]
     assert scores == sorted(scores, reverse=True)
+    (task,) = find_tasks(tiny.root)
     for entry in ranked:
-        scores_json = json.loads((entry.out_dir / "scores.json").read_text())
-        assert entry.overall_official == scores_json["overall_official"]
-        assert entry.tasks[0].official == scores_json["tasks"]["tiny_task"]["official"]
+        expected = official_from_files(entry.out_dir, task)
+        assert entry.tasks[0].official == expected
+        assert entry.overall_official == 100.0 * expected   # one task: the overall is 100 x its score
 
 
 @pytest.mark.slow

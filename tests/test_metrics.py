@@ -1,4 +1,4 @@
-"""Specifications of harness.metrics: hand-computed cases, slow references, properties."""
+"""Specifications of the metrics of harness.scoring: hand-computed cases, slow references, properties."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from harness.metrics import (Grid, InvalidGrid, granulated_kendall, kendall_tau, round_gaps,
+from harness.scoring import (Grid, InvalidGrid, check_complete, granulated_kendall, kendall_tau, round_gaps,
                              official_pair_scores, official_score, robust_cmi, score_all, sign_error)
 
 LOG2_3 = math.log2(3)
@@ -360,7 +360,7 @@ def test_a_value_spelled_differently_from_possible_values_skips_its_pairs():
     plain = official_pair_scores(measure, gap, Grid.from_hparams(hparams, possible))
     hparams[0]["A"] = 1.0
     grid = Grid.from_hparams(hparams, possible)
-    grid.check_complete()
+    check_complete(grid)
     got = official_pair_scores(measure, gap, grid)
     want = slow_official_pairs(measure, gap, hparams, possible)
     assert all(same(got[k], v) for k, v in want.items())
@@ -504,17 +504,25 @@ def test_negating_the_measure_keeps_robust_cmi_and_flips_tau(seed):
 
 
 def test_blocked_counting_gives_the_same_bits_as_one_table(monkeypatch):
-    """Large grids are counted in row blocks (and chunks); force tiny blocks on a small grid."""
-    import harness.metrics as metrics
+    """Large grids are counted in row blocks (and chunks); force tiny blocks on a small grid.
+    (The pair-code pass itself: `score_all` would take the product layout on this dense grid.)"""
+    import harness.scoring.cmi as cmi
+    import harness.scoring.counting as counting
+    import harness.scoring.ranking as ranking
+    from harness.scoring.metrics import pair_code_scan
     measure, gap, grid = random_complete(1, shape=(4, 3, 2))
-    whole = score_all(measure, gap, grid)
-    monkeypatch.setattr(metrics, "_TABLE_ENTRIES", 64)
-    monkeypatch.setattr(metrics, "_PAIRS_PER_CHUNK", 7)
-    monkeypatch.setattr(metrics, "_TYPE_CACHE_PAIRS", 0)
-    blocked = score_all(measure, gap, grid)
-    assert blocked.official_pairs == whole.official_pairs   # same summation order: same bits
-    for key, value in whole.robust.by_set.items():          # sums regrouped: equal up to rounding
-        assert blocked.robust.by_set[key] == pytest.approx(value, rel=1e-12)
+    whole_pairs, whole_robust = pair_code_scan(measure, gap, grid, official=True)
+    whole_tau = kendall_tau(measure, gap)
+    monkeypatch.setattr(counting, "TABLE_ENTRIES", 64)
+    monkeypatch.setattr(cmi, "TABLE_ENTRIES", 64)
+    monkeypatch.setattr(counting, "PAIRS_PER_CHUNK", 7)
+    monkeypatch.setattr(ranking, "PAIRS_PER_BLOCK", 7)
+    monkeypatch.setattr(counting, "TYPE_CACHE_PAIRS", 0)
+    blocked_pairs, blocked_robust = pair_code_scan(measure, gap, grid, official=True)
+    assert blocked_pairs == whole_pairs   # same summation order: same bits
+    for key, value in whole_robust.by_set.items():   # sums regrouped: equal up to rounding
+        assert blocked_robust.by_set[key] == pytest.approx(value, rel=1e-12)
+    assert kendall_tau(measure, gap) == whole_tau   # integer sums: exact
 
 
 # ------------------------------------------------------------------ grids, inputs
@@ -541,13 +549,13 @@ def test_value_outside_possible_values_is_invalid():
     grid = Grid.from_hparams([{"A": 1}, {"A": 5}], {"A": [1, 2]}, ids=["0", "1"])
     with pytest.raises(InvalidGrid, match=r"^model 1: hyperparameter 'A' = 5 is not among its "
                                           r"possible_values$"):
-        grid.check_complete()
+        check_complete(grid)
 
 
 def test_a_missing_hyperparameter_is_invalid():
     grid = Grid.from_hparams([{"A": 1, "B": 0}, {"A": 2}], {"A": [1, 2], "B": [0]}, ids=["0", "1"])
     with pytest.raises(InvalidGrid, match=r"^model 1: no value for hyperparameter 'B'$"):
-        grid.check_complete()
+        check_complete(grid)
 
 
 def test_grid_levels_match_values_by_equality_and_keep_spellings():
@@ -587,11 +595,16 @@ def test_float_noise_does_not_split_tied_gaps_except_in_the_official_score():
     assert official_pair_scores(measure, noisy, grid) == slow_official_pairs(measure, noisy, hparams, possible)
 
 
-@pytest.mark.parametrize("module", ["harness.metrics", "harness.scoring.null", "harness.scoring.intervals",
-                                    "harness.scoring.pairs"])
+@pytest.mark.parametrize("module", ["harness.scoring.grid", "harness.scoring.inputs", "harness.scoring.groups",
+                                    "harness.scoring.official", "harness.scoring.cmi", "harness.scoring.ranking",
+                                    "harness.scoring.metrics", "harness.scoring.null", "harness.scoring.intervals",
+                                    "harness.scoring.pairs", "harness.scoring.counting",
+                                    "harness.scoring.predictions", "harness.scoring.formatting",
+                                    "harness.scoring.scores_file", "harness.scoring.models_csv",
+                                    "harness.scoring.environment"])
 def test_docstring_examples_run(module):
     import doctest
     import importlib
 
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0 and (result.attempted > 0 or module.endswith("pairs"))
+    assert result.failed == 0 and (result.attempted > 0 or module.endswith(("pairs", "counting")))

@@ -8,8 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from harness.metrics import Grid, score_all
-from harness.scoring.null import (_NullEngine, _official_fast, auto_permutations, overall_official_null,
+from harness.errors import ParameterError
+from harness.scoring import Grid, grid_problem, score_all
+from harness.scoring.null import (NullEngine, auto_permutations, official_has_null, overall_official_null,
                                   p_value, permutation_null, summarize)
 from harness.scoring.pairs import PairCounts, subsets
 
@@ -62,18 +63,18 @@ def test_each_permutation_scores_what_score_all_gives_the_permuted_measure(seed)
     grid = product_grid(3, 2, 3)
     gap = rng.integers(0, 6, grid.n_models) / 10 + (0.8 - 0.7 - 0.1)   # ties, with float noise
     measure = rng.normal(size=grid.n_models) if seed % 2 else rng.integers(0, 4, grid.n_models) * 1.0
-    engine = _NullEngine(measure, gap, grid, official=_official_fast(grid))
+    engine = NullEngine(measure, gap, grid, official=official_has_null(grid))
     perms = np.stack([rng.permutation(measure) for _ in range(5)])
     batch = engine.batch(perms)
     for p, perm in enumerate(perms):
         want = score_all(perm, gap, grid)
-        assert batch["official"][p] == pytest.approx(want.official, rel=1e-12, abs=1e-15)
+        assert batch.headlines["official"][p] == pytest.approx(want.official, rel=1e-12, abs=1e-15)
         for (a, b), value in want.official_pairs.items():
             ia, ib = grid.names.index(a), grid.names.index(b)
-            assert batch[f"official:{ia}:{ib}"][p] == pytest.approx(value, rel=1e-12, abs=1e-15)
-        assert batch["robust_cmi"][p] == pytest.approx(want.robust.headline, rel=1e-12, nan_ok=True)
-        assert batch["kendall_tau"][p] == pytest.approx(want.kendall_tau, rel=1e-12)
-        assert batch["psi"][p] == pytest.approx(want.granulated.psi, rel=1e-12)
+            assert batch.official_pairs[ia, ib][p] == pytest.approx(value, rel=1e-12, abs=1e-15)
+        assert batch.headlines["robust_cmi"][p] == pytest.approx(want.robust.headline, rel=1e-12, nan_ok=True)
+        assert batch.headlines["kendall_tau"][p] == pytest.approx(want.kendall_tau, rel=1e-12)
+        assert batch.headlines["psi"][p] == pytest.approx(want.granulated.psi, rel=1e-12)
 
 
 def test_a_measure_equal_to_the_gap_is_significant():
@@ -163,7 +164,7 @@ def test_kendall_tau_uses_the_normal_approximation_below_999_permutations():
 def test_score_all_counts_the_same_through_the_product_layout_as_through_pair_codes(seed):
     """score_all takes the product-layout counts (shared with the null) where the grid is dense
     enough; the pair-code scan is the other way. Same integers: the official bits agree."""
-    from harness.metrics import _counted_scan, _scan, pair_counts_for
+    from harness.scoring.metrics import counted_scan, pair_code_scan, pair_counts_for
 
     rng = np.random.default_rng(seed)
     grid = product_grid(3, 2, 2) if seed % 2 else product_grid(2, 3, 2, 2)
@@ -174,9 +175,9 @@ def test_score_all_counts_the_same_through_the_product_layout_as_through_pair_co
     measure = rng.integers(0, 4, n).astype(float) if seed % 3 else rng.normal(size=n)
     counts = pair_counts_for(measure, gap, grid)
     assert counts is not None
-    valid = grid.problem() is None
-    got_pairs, got_robust = _counted_scan(measure, grid, counts, official=valid)
-    want_pairs, want_robust = _scan(measure, gap, grid, official=valid, robust=True)
+    valid = grid_problem(grid) is None
+    got_pairs, got_robust = counted_scan(measure, grid, counts, official=valid)
+    want_pairs, want_robust = pair_code_scan(measure, gap, grid, official=valid)
     assert list(got_pairs) == list(want_pairs)
     assert all(got_pairs[k] == want_pairs[k] or (math.isnan(got_pairs[k]) and math.isnan(want_pairs[k]))
                for k in want_pairs)
@@ -191,3 +192,10 @@ def test_a_grid_too_sparse_for_the_product_layout_gets_a_null_of_psi_only():
     grid = Grid.from_levels(np.stack([i // 2, i, (i // 2) % 7], axis=1))   # 5,600 slots for 40 models
     null = permutation_null(rng.normal(size=40), rng.normal(size=40), grid, n_permutations=19)
     assert set(null.summaries) == {"psi"}
+
+
+def test_the_number_of_permutations_is_checked_naming_the_parameter():
+    grid = product_grid(2, 2)
+    with pytest.raises(ParameterError, match=r"^n_permutations must be an int in \[1, inf\) or None. "
+                                             r"Received: n_permutations=0$"):
+        permutation_null([1, 2, 3, 4], [1, 2, 3, 4], grid, n_permutations=0)

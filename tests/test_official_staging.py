@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.official import ContainerStep, copy_back, prediction_step, run_official
+from harness.report.official import ContainerStep, copy_back, prediction_step, run_official
 from harness.runner import RunConfig
 from harness.testing import write_submission
 

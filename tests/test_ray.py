@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.evaluate import evaluate_dir
+from harness.scoring.evaluate import evaluate_dir
 from harness.ray_executor import (INSTALL_HINT, LoopbackCluster, Unit, pack_task_input, plan_units,
                                   unit_size)
 from harness.records import read_run_log

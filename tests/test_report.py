@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.leaderboard import (Entry, Leaderboard, Provenance, load_entry, rank_entries, reference_data,
-                                 score_results, write_leaderboard)
 from harness.records import RunRecord, write_predict, write_run_log
-from harness.report import REPORT_HTML, bars_figure, heatmap_figure, model_points, scatter_figure
+from harness.report.entries import Entry, Leaderboard, Provenance, load_entry, rank_entries
+from harness.report.html import REPORT_HTML, bars_figure, heatmap_figure, model_points, scatter_figure
+from harness.report.leaderboard import reference_data, write_leaderboard
+from harness.scoring.evaluate import evaluate_dir
 from harness.task import find_tasks
 
 GRID = {"depth": [1, 2], "width": [4, 8], "lr": [0.1, 0.01]}
@@ -59,13 +60,14 @@ def write_result(out: Path, name: str, values: list[float | None], task: str = "
 def board(tmp_path_factory: pytest.TempPathFactory) -> Leaderboard:
     """Three scored submissions (perfect, shuffled, one failed model) and one that could not run."""
     tmp = tmp_path_factory.mktemp("report")
-    references = reference_data(find_tasks(write_reference(tmp / "data")))
+    data = write_reference(tmp / "data")
+    references = reference_data(find_tasks(data))
     out = tmp / "board"
     results = {"perfect": GAPS, "shuffled": GAPS[::-1], "one failed": [1.0, 2.0, 3.0, None, 5.0, 6.0, 7.0, 8.0]}
     entries = []
     for name, values in results.items():
         folder = write_result(out, name, values)
-        score_results(folder, references, bootstrap=0)
+        evaluate_dir(folder, data, folder, bootstrap=0)
         provenance = Provenance("0.1.0", "d" * 64, "r" * 64, name[0] * 64, 0, 300.0, 8192, 1024, "bubblewrap",
                                 "auto", "model", ("alpha",))
         entries.append(load_entry(name, f"subs/{name}", folder, provenance))

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.evaluate import evaluate_predictions
+from harness.scoring.evaluate import evaluate_predictions
 from harness.runner import RunConfig, RunResult, SubmissionImportError, run_submission
 from harness.sandbox import find_bwrap
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from harness import protocol
-from harness.leaderboard import run_leaderboard
+from harness.report.leaderboard import run_leaderboard
 from harness.memory import (CGROUP_ENV, MemoryUsage, ProcMemoryWatch, WorkerCgroup, find_delegated_cgroup,
                             sandboxed_pid, tmpfs_bytes)
 from harness.runner import RunConfig, usable_value

@@ -37,7 +37,7 @@ def test_read_json_reports_an_unreadable_path_in_one_line(tmp_path):
 import json  # noqa: E402
 import time  # noqa: E402
 
-from harness.evaluate import reference_tasks  # noqa: E402
+from harness.scoring.evaluate import reference_tasks  # noqa: E402
 from harness.task import MODEL_CONFIGS, read_model_configs  # noqa: E402
 
 

@@ -117,7 +117,7 @@ def test_stored_accuracies_are_reproduced_by_reloaded_weights(tiny_zoo: tuple[Pa
 
 
 def test_gaps_as_predictions_score_one(tiny_zoo: tuple[Path, Path]) -> None:
-    from harness.evaluate import evaluate_predictions
+    from harness.scoring.evaluate import evaluate_predictions
 
     _, root = tiny_zoo
     records = find_tasks(root)[0].read_reference().records

@@ -32,8 +32,11 @@ from typing import Any
 
 import numpy as np
 
-from harness.metrics import (Grid, Metrics, _check_inputs, _sign, configurations, one_out_pairs, round_gaps,
-                             score_all)
+from harness.params import InstanceOf, Interval as Within, validate_params
+from harness.scoring.grid import Grid
+from harness.scoring.groups import configurations, one_out_pairs
+from harness.scoring.inputs import check_inputs, compare, round_gaps
+from harness.scoring.metrics import Metrics, score_all
 
 #: Rows of the sign-product matrix formed at once (rows × models float32).
 _ROWS_PER_BLOCK = 1 << 8
@@ -65,6 +68,8 @@ def has_replicates(grid: Grid) -> bool:
     return bool(np.bincount(configurations(grid)).min() >= 2)
 
 
+@validate_params({"grid": [InstanceOf(Grid)], "n_resamples": [Within(int, 1, None)], "confidence": [Within(float, 0, 1, "neither")],
+                  "seed": [Within(int, 0, None)]})
 def resampled_intervals(measure: Any, gap: Any, grid: Grid, *, n_resamples: int = 200,
                         confidence: float = 0.95, seed: int = 0,
                         observed: Metrics | None = None) -> dict[str, Interval]:
@@ -80,11 +85,7 @@ def resampled_intervals(measure: Any, gap: Any, grid: Grid, *, n_resamples: int 
     >>> ci["kendall_tau"].low <= 1.0 <= ci["kendall_tau"].high, sorted(ci)
     (True, ['kendall_tau', 'psi'])
     """
-    m, g = _check_inputs(measure, gap, grid)
-    if n_resamples < 1:
-        raise ValueError(f"n_resamples must be >= 1. Received: {n_resamples}")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must lie in (0, 1). Received: {confidence}")
+    m, g = check_inputs(measure, gap, grid)
     observed = observed if observed is not None else score_all(m, g, grid)
     rng = np.random.default_rng(seed)
     if has_replicates(grid):
@@ -132,7 +133,7 @@ def _weighted_tau_b(m: np.ndarray, g: np.ndarray, w: np.ndarray, *, linear: bool
     rowsum = np.zeros(n)
     for r0 in range(0, n, _ROWS_PER_BLOCK):
         rows = slice(r0, min(n, r0 + _ROWS_PER_BLOCK))
-        signs = _sign(m[rows, None], m[None, :]) * _sign(g[rows, None], g[None, :])
+        signs = compare(m[rows, None], m[None, :]) * compare(g[rows, None], g[None, :])
         if linear:
             rowsum[rows] = signs.sum(axis=1, dtype=np.int64)
         else:

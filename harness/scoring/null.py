@@ -45,9 +45,14 @@ from typing import Any, Callable, ContextManager, Iterable, Sequence
 
 import numpy as np
 
-from harness.metrics import (Grid, Metrics, _check_inputs, _keys_collide, _official_bins, _robust_bins,
-                             one_out_pairs, round_gaps, score_all)
-from harness.scoring.pairs import PairCounts, Subset, make_layout, subsets
+from harness.params import InstanceOf, Interval, validate_params
+from harness.scoring.cmi import robust_bins
+from harness.scoring.grid import Grid
+from harness.scoring.groups import one_out_pairs
+from harness.scoring.inputs import check_inputs, round_gaps
+from harness.scoring.metrics import Metrics, score_all
+from harness.scoring.official import all_keys_are_cells, official_bins
+from harness.scoring.pairs import PairCounts, PairTables, Subset, make_layout, subsets
 
 #: The headline metrics that get a null, in the order they are reported.
 NULL_METRICS = ("official", "robust_cmi", "kendall_tau", "psi")
@@ -99,6 +104,27 @@ class TaskNull:
     psi_per_hparam_q95: dict[str, float]
 
 
+@dataclass(frozen=True)
+class NullBatch:
+    """The metrics of a batch of permuted measures, one value per permutation.
+
+    ``headlines`` holds each metric of `NULL_METRICS` that was computed; ``official_pairs``
+    score(a, b) by hyperparameter indices; ``psi_per_hparam`` ψ_h by the index of the
+    hyperparameter among the grid's `OneOutPairs` names.
+    """
+
+    headlines: dict[str, np.ndarray]
+    official_pairs: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
+    psi_per_hparam: dict[int, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def concatenate(cls, batches: Sequence[NullBatch]) -> NullBatch:
+        """The batches one after the other (every batch of a null computes the same metrics)."""
+        def join(key: Callable[[NullBatch], dict[Any, np.ndarray]]) -> dict[Any, np.ndarray]:
+            return {k: np.concatenate([key(b)[k] for b in batches]) for k in key(batches[0])}
+        return cls(join(lambda b: b.headlines), join(lambda b: b.official_pairs), join(lambda b: b.psi_per_hparam))
+
+
 def auto_permutations(n_models: int) -> int:
     """The default number of permutations: the largest of `PERMUTATION_LADDER` whose cost
     ``N n^2`` stays within the budget, at least 19 (999 up to ~500 models, 19 at 10,000).
@@ -138,6 +164,7 @@ def summarize(observed: float, null: np.ndarray) -> NullSummary:
     return NullSummary(float(values.mean()), float(np.percentile(values, 95)), p_value(observed, values))
 
 
+@validate_params({"grid": [InstanceOf(Grid)], "n_permutations": [Interval(int, 1, None), None]})
 def permutation_null(measure: Any, gap: Any, grid: Grid, *, n_permutations: int | None = None,
                      seed: int = 0, observed: Metrics | None = None, progress: Progress | None = None,
                      pair_counts: PairCounts | None = None) -> TaskNull:
@@ -148,7 +175,7 @@ def permutation_null(measure: Any, gap: Any, grid: Grid, *, n_permutations: int 
     recomputing the observed values. ``progress`` wraps the list of batch
     sizes (``click.progressbar`` fits). The official score gets a null only
     where it is defined and the 2020 scorer's bins are the grid's cells.
-    ``pair_counts`` (`harness.metrics.pair_counts_for`'s) shares the gap side's counts
+    ``pair_counts`` (`harness.scoring.metrics.pair_counts_for`'s) shares the gap side's counts
     with `score_all`.
 
     A measure equal to the gap on a 3 x 3 x 3 grid: none of 99 permutations does as
@@ -160,19 +187,17 @@ def permutation_null(measure: Any, gap: Any, grid: Grid, *, n_permutations: int 
     >>> null.summaries["official"].p_value, null.summaries["psi"].p_value
     (0.01, 0.01)
     """
-    m, g = _check_inputs(measure, gap, grid)
+    m, g = check_inputs(measure, gap, grid)
     n = len(m)
     n_perm = auto_permutations(n) if n_permutations is None else n_permutations
-    if n_perm < 1:
-        raise ValueError(f"n_permutations must be >= 1. Received: {n_perm}")
     observed = observed if observed is not None else score_all(m, g, grid, pair_counts=pair_counts)
     rng = np.random.default_rng(seed)
-    engine = _NullEngine(m, g, grid, official=observed.official is not None and _official_fast(grid),
+    engine = NullEngine(m, g, grid, official=observed.official is not None and official_has_null(grid),
                          pair_counts=pair_counts)
     per_batch = max(1, min(n_perm, _BATCH_PAIRS // max(1, n * n)))
     batches = [min(per_batch, n_perm - b) for b in range(0, n_perm, per_batch)]
     drawn = [rng.permuted(np.tile(m, (size, 1)), axis=1) for size in batches]
-    collected: dict[str, list[np.ndarray]] = {}
+    collected: list[NullBatch] = []
     with (progress or nullcontext)(batches) as items, ThreadPoolExecutor(_workers(len(batches))) as pool:
         pending: list[Any] = []
         for b, _ in enumerate(items):
@@ -182,10 +207,8 @@ def permutation_null(measure: Any, gap: Any, grid: Grid, *, n_permutations: int 
                 pending = [pool.submit(engine.batch, perms) for perms in drawn[1:]]
             else:
                 result = pending[b - 1].result()
-            for key, values in result.items():
-                collected.setdefault(key, []).append(values)
-    samples = {key: np.concatenate(parts) for key, parts in collected.items()}
-    return _summaries(observed, samples, engine, n_perm, seed, m, g)
+            collected.append(result)
+    return _summaries(observed, NullBatch.concatenate(collected), engine, n_perm, seed, m, g)
 
 
 def _workers(n_batches: int) -> int:
@@ -194,36 +217,32 @@ def _workers(n_batches: int) -> int:
 
 
 
-def _official_fast(grid: Grid) -> bool:
-    """Whether the 2020 scorer's string keys are the grid's cells (else its score may be nan)."""
-    k = grid.n_hparams
-    canonical = [grid._canonical(h) for h in range(k)]
-    return k >= 2 and all(canonical) and not any(
-        _keys_collide(grid.possible_values[a], grid.possible_values[b])
-        for a in range(k) for b in range(k) if a != b)
+def official_has_null(grid: Grid) -> bool:
+    """Whether the official score gets a null on ``grid``: two hyperparameters or more, and the
+    2020 scorer's string keys are the grid's cells (else its score may be nan)."""
+    return grid.n_hparams >= 2 and all_keys_are_cells(grid)
 
 
-def _summaries(observed: Metrics, samples: dict[str, np.ndarray], engine: "_NullEngine", n_perm: int,
+def _summaries(observed: Metrics, samples: NullBatch, engine: NullEngine, n_perm: int,
                seed: int, m: np.ndarray, g: np.ndarray) -> TaskNull:
     obs = {"official": observed.official, "robust_cmi": observed.robust.headline,
            "kendall_tau": observed.kendall_tau, "psi": observed.granulated.psi}
     summaries, methods = {}, {}
     for metric in NULL_METRICS:
-        if metric not in samples or obs[metric] is None:
+        if metric not in samples.headlines or obs[metric] is None:
             continue
-        summaries[metric] = summarize(obs[metric], samples[metric])
+        summaries[metric] = summarize(obs[metric], samples.headlines[metric])
         methods[metric] = "permutation"
     if n_perm < PERMUTATION_LADDER[0] and "kendall_tau" in summaries:
         summaries["kendall_tau"] = _tau_normal(observed.kendall_tau, m, round_gaps(g))
         methods["kendall_tau"] = "normal approximation"
     names = engine.names
-    pairs_q95 = {(names[a], names[b]): _q95(samples[f"official:{a}:{b}"])
+    pairs_q95 = {(names[a], names[b]): _q95(samples.official_pairs[a, b])
                  for a in range(len(names)) for b in range(len(names))
-                 if a != b and f"official:{a}:{b}" in samples}
+                 if a != b and (a, b) in samples.official_pairs}
     psi_names = engine.psi.pairs.names
-    psi_q95 = {psi_names[h]: _q95(samples[f"psi:{h}"]) for h in range(len(psi_names)) if f"psi:{h}" in samples}
-    kept = {key: v for key, v in samples.items() if key in NULL_METRICS}
-    return TaskNull(n_perm, seed, summaries, kept, methods, pairs_q95, psi_q95)
+    psi_q95 = {psi_names[h]: _q95(values) for h, values in sorted(samples.psi_per_hparam.items())}
+    return TaskNull(n_perm, seed, summaries, dict(samples.headlines), methods, pairs_q95, psi_q95)
 
 
 def _q95(values: np.ndarray) -> float:
@@ -253,7 +272,7 @@ def _tau_normal(tau: float, m: np.ndarray, g: np.ndarray) -> NullSummary:
     return NullSummary(0.0, _Z95 * sd_tau, 0.5 * math.erfc(z / math.sqrt(2)))
 
 
-class _NullEngine:
+class NullEngine:
     """Everything that stays fixed across permutations, and the metrics of a batch of them."""
 
     def __init__(self, m: np.ndarray, g: np.ndarray, grid: Grid, *, official: bool,
@@ -274,40 +293,43 @@ class _NullEngine:
         n0 = len(m) * (len(m) - 1) / 2
         self.tau_denom = math.sqrt(max(0.0, (n0 - np.sum(t * (t - 1)) / 2) * (n0 - np.sum(u * (u - 1)) / 2)))
 
-    def batch(self, perms: np.ndarray) -> dict[str, np.ndarray]:
+    def batch(self, perms: np.ndarray) -> NullBatch:
+        """The metrics of each row of ``perms`` ``(batch, n_models)``."""
+        psi, psi_per_hparam = self.psi.batch(perms)
+        headlines = {} if psi is None else {"psi": psi}
         if self.counts is None:   # a grid too sparse for the product layout: Ψ only
-            return self.psi.batch(perms)
+            return NullBatch(headlines, {}, psi_per_hparam)
         tables = self.counts.tables(perms, official=self.official)
-        out: dict[str, np.ndarray] = {"robust_cmi": self._robust(tables["robust"])}
+        headlines["robust_cmi"] = self._robust(tables.robust)
         u0 = self.wants[0]
-        d1, d2 = tables["d1"][u0], tables["d2"][u0]
+        d1, d2 = tables.d1[u0], tables.d2[u0]
         s = d1.reshape(len(perms), -1).sum(axis=1) - d2.reshape(len(perms), -1).sum(axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            out["kendall_tau"] = s / self.tau_denom if self.tau_denom > 0 else np.full(len(perms), math.nan)
+            headlines["kendall_tau"] = s / self.tau_denom if self.tau_denom > 0 else np.full(len(perms), math.nan)
+        pairs: dict[tuple[int, int], np.ndarray] = {}
         if self.official:
-            out.update(self._official(tables["official"]))
-        out.update(self.psi.batch(perms))
-        return out
+            headlines["official"], pairs = self._official(tables)
+        return NullBatch(headlines, pairs, psi_per_hparam)
 
     def _robust(self, tables: dict[Subset, np.ndarray]) -> np.ndarray:
         best = None
         for table in tables.values():
             b = len(table)
-            info, entropy = _robust_bins(table.reshape(-1, 4))
+            info, entropy = robust_bins(table.reshape(-1, 4))
             info, entropy = info.reshape(b, -1).sum(axis=1), entropy.reshape(b, -1).sum(axis=1)
             with np.errstate(divide="ignore", invalid="ignore"):
                 value = np.where(entropy > 0, np.clip(info / entropy, 0.0, 1.0), np.nan)
             best = value if best is None else np.fmin(best, value)
         return best
 
-    def _official(self, tables: dict[Subset, np.ndarray]) -> dict[str, np.ndarray]:
+    def _official(self, tables: PairTables) -> tuple[np.ndarray, dict[tuple[int, int], np.ndarray]]:
         """score(a, b) per ordered pair and their minimum, folded as the 2020 scorer did."""
         scores: dict[tuple[int, int], np.ndarray] = {}
-        for (a, b), table in tables.items():
+        for (a, b), table in (tables.official or {}).items():
             for pair, axes in (((a, b), (0, 1, 3, 2, 4, 5)), ((b, a), (0, 2, 4, 1, 3, 5))):
                 ordered = np.transpose(table, axes)
                 batch = len(ordered)
-                mi, h = _official_bins(ordered.reshape(-1, 4))
+                mi, h = official_bins(ordered.reshape(-1, 4))
                 n_bins = mi.size // batch
                 with np.errstate(divide="ignore", invalid="ignore"):
                     scores[pair] = (mi.reshape(batch, -1).sum(axis=1) / n_bins) / \
@@ -318,9 +340,7 @@ class _NullEngine:
             for b in range(k):
                 if a != b:
                     best = np.where(best < scores[a, b], best, scores[a, b])   # Python's min(score, best)
-        out = {f"official:{a}:{b}": v for (a, b), v in scores.items()}
-        out["official"] = best
-        return out
+        return best, scores
 
 
 class _PsiPairs:
@@ -330,15 +350,11 @@ class _PsiPairs:
         self.pairs = one_out_pairs(grid)
         self.rounded = rounded
 
-    def batch(self, perms: np.ndarray) -> dict[str, np.ndarray]:
-        out, per = {}, []
-        for h, tau in enumerate(self.pairs.group_taus(perms, self.rounded)):
-            if tau.shape[1]:
-                out[f"psi:{h}"] = tau.mean(axis=1)
-                per.append(out[f"psi:{h}"])
-        if per:
-            out["psi"] = np.mean(per, axis=0)
-        return out
+    def batch(self, perms: np.ndarray) -> tuple[np.ndarray | None, dict[int, np.ndarray]]:
+        """Ψ of each permutation (None when no hyperparameter has a group) and ψ_h where defined."""
+        per = {h: tau.mean(axis=1) for h, tau in enumerate(self.pairs.group_taus(perms, self.rounded))
+               if tau.shape[1]}
+        return (np.mean(list(per.values()), axis=0) if per else None), per
 
 
 def overall_official_null(observed: float, samples: Sequence[np.ndarray | None]) -> NullSummary | None:

@@ -6,7 +6,7 @@ ordered pairs of models by the order of their gaps and of their measures. Under
 a permutation of the measure the gaps, the bins and every gap-only count stay
 fixed; only counts that involve ``Q = [m_i > m_j]`` change. Those are
 
-* ``D1 = Σ [ĝ_i > ĝ_j] Q_ij`` (gaps rounded to 1e-9, see `harness.metrics.round_gaps`),
+* ``D1 = Σ [ĝ_i > ĝ_j] Q_ij`` (gaps rounded to 1e-9, see `harness.scoring.inputs.round_gaps`),
 * ``D2 = Σ [ĝ_i < ĝ_j] Q_ij`` — for a measure without ties this is ``Lt(S, T) - D1(T, S)``
   with the fixed ``Lt = Σ [ĝ_i < ĝ_j]``, so it is counted only for a measure with ties,
 * ``EQ = Σ [ĝ_i = ĝ_j, i ≠ j] Q_ij`` and ``SPLIT = Σ [g_i > g_j, ĝ_i = ĝ_j] Q_ij`` (the raw
@@ -107,6 +107,22 @@ def _plan(hs: tuple[int, ...], wants: list[Subset]) -> list[tuple[int, list[Subs
     return steps
 
 
+@dataclass(frozen=True)
+class PairTables:
+    """The count tables of a batch of measures, per conditioning set ``U``.
+
+    ``d1`` and ``d2`` are ``D1`` and ``D2`` ``(batch, *i-levels of U, *j-levels of U)``;
+    ``robust`` and ``official`` add a last axis of 4 by pair type ``2G + Q``: ``robust`` over
+    the pairs untied in rounded gap and in measure, ``official`` over every ordered pair
+    (self-pairs included) with the raw gaps, as the 2020 scorer counted (None when not asked for).
+    """
+
+    d1: dict[Subset, np.ndarray]
+    d2: dict[Subset, np.ndarray]
+    robust: dict[Subset, np.ndarray]
+    official: dict[Subset, np.ndarray] | None
+
+
 class PairCounts:
     """Counts by bin of the pairs of one task, for a batch of measures at a time.
 
@@ -137,24 +153,22 @@ class PairCounts:
 
     # ------------------------------------------------------------ fixed
 
-    def tables(self, measures: np.ndarray, *, official: bool = True) -> dict[str, dict[Subset, np.ndarray]]:
-        """Count tables per subset ``U`` for a batch of measures, ``(batch, *i-levels, *j-levels, 4)``
-        by pair type ``2G + Q``: ``robust`` over the pairs untied in rounded gap and in measure,
-        ``official`` over every ordered pair (self-pairs included) with the raw gaps, as the
-        2020 scorer counted; also ``d1`` and ``d2`` themselves."""
+    def tables(self, measures: np.ndarray, *, official: bool = True) -> PairTables:
+        """Count tables per subset ``U`` for a batch of measures (see `PairTables`); the official
+        ones only when asked for."""
         fixed = self.fixed()
         c = self.count(measures)
         d1 = c["gt"]
         d2 = c["lt"] if "lt" in c else {u: fixed["lt"][u][None] - swap(d1[u]) for u in self.wants}
-        out = {"d1": d1, "d2": d2,
-               "robust": {u: np.stack([swap(d1[u]), d2[u], swap(d2[u]), d1[u]], axis=-1) for u in self.wants}}
+        robust = {u: np.stack([swap(d1[u]), d2[u], swap(d2[u]), d1[u]], axis=-1) for u in self.wants}
+        by_official = None
         if official:
-            out["official"] = {}
+            by_official = {}
             for u in self.wants:
                 gq, q1 = d1[u] + c["split"][u], d1[u] + d2[u] + c["eq"][u]
                 g1, total = fixed["gt_raw"][u][None], fixed["all"][u][None]
-                out["official"][u] = np.stack([total - g1 - q1 + gq, q1 - gq, g1 - gq, gq], axis=-1)
-        return out
+                by_official[u] = np.stack([total - g1 - q1 + gq, q1 - gq, g1 - gq, gq], axis=-1)
+        return PairTables(d1, d2, robust, by_official)
 
     def fixed(self) -> dict[str, dict[Subset, np.ndarray]]:
         """Gap-only counts per subset: ``all`` ordered pairs of present models (self-pairs

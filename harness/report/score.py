@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.evaluate import ScoreReport, clear_scores, evaluate_dir, reference_tasks
 from harness.records import prepare_out_dir
 from harness.runner import RunConfig, RunResult, run_submission
+from harness.params import validate_params
+from harness.scoring.evaluate import OPTION_CONSTRAINTS, clear_scores, evaluate_dir, reference_tasks
+from harness.scoring.results import ScoreReport
 from harness.subset import covering_subset
 
 
@@ -39,6 +41,7 @@ class ScoreResult:
         return bool(self.report.problems)
 
 
+@validate_params(OPTION_CONSTRAINTS)
 def score_submission(submission: str | Path, data_root: str | Path, out_dir: str | Path,
                      config: RunConfig = RunConfig(), *, limit: int | None = None, bootstrap: int = 200,
                      seed: int = 0, permutations: int | None = None, progress: Any = None,

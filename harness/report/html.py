@@ -29,7 +29,7 @@ import re
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, Mapping, Sequence
+from typing import Any, Callable, ContextManager, Iterable, Mapping, Sequence
 
 import numpy as np
 from matplotlib import colormaps
@@ -38,12 +38,14 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from harness import __version__
-from harness.evaluate import format_p, format_score
 from harness.records import RunRecord, atomic_write_text
+from harness.report.entries import Entry, Leaderboard
+from harness.report.tables import summary_table
+from harness.scoring.formatting import format_p, format_score
+from harness.scoring.inputs import finite_number
+from harness.scoring.null import NULL_METRICS
+from harness.scoring.scores_file import TaskEntry
 from harness.task import Reference, natural_key
-
-if TYPE_CHECKING:
-    from harness.leaderboard import Entry, Leaderboard, TaskResult
 
 REPORT_HTML = "report.html"
 _DPI = 80
@@ -169,7 +171,7 @@ def heatmap_figure(pairs: Mapping[tuple[str, str], float | None], names: Sequenc
     image = ax.imshow(np.ma.masked_invalid(matrix), cmap=colormaps[_SEQUENTIAL].with_extremes(bad="#dddddd"),
                       vmin=0.0, vmax=vmax)
     bar = fig.colorbar(image, ax=ax, shrink=0.8, label="score(a, b)")
-    if task_null_q95 is not None and math.isfinite(task_null_q95):
+    if finite_number(task_null_q95) is not None:
         bar.ax.axhline(min(task_null_q95, vmax), color="red", linewidth=2)
         bar.ax.text(1.05, min(task_null_q95, vmax), " null 95%", color="red", fontsize=7, va="center",
                     transform=bar.ax.get_yaxis_transform())
@@ -183,7 +185,7 @@ def heatmap_figure(pairs: Mapping[tuple[str, str], float | None], names: Sequenc
                 continue
             text = "nan" if np.isnan(matrix[i, j]) else f"{matrix[i, j]:.3f}"
             q95 = (null_q95 or {}).get((names[i], names[j]))
-            if q95 is not None and math.isfinite(q95):
+            if finite_number(q95) is not None:
                 text += f"\nnull {q95:.3f}"
             dark = np.isnan(matrix[i, j]) or matrix[i, j] > 0.6 * vmax
             ax.text(j, i, text, ha="center", va="center", fontsize=8, color="black" if dark else "white")
@@ -255,7 +257,7 @@ p.error { color: #a00; font-weight: bold; }
 """
 
 
-def render_report(board: "Leaderboard", references: Mapping[str, Reference], *,
+def render_report(board: Leaderboard, references: Mapping[str, Reference], *,
                   progress: Progress | None = None) -> str:
     """The report's HTML: header, leaderboard table, then one section per submission and task.
 
@@ -263,8 +265,6 @@ def render_report(board: "Leaderboard", references: Mapping[str, Reference], *,
     hyperparameters for the plots). ``progress`` wraps the list of
     submissions while their plots are drawn (``click.progressbar`` fits).
     """
-    from harness.leaderboard import summary_table
-
     header, rows = summary_table(board, full=False)
     parts = [
         "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
@@ -292,7 +292,7 @@ def render_report(board: "Leaderboard", references: Mapping[str, Reference], *,
     return "\n".join(parts) + "\n"
 
 
-def write_report(board: "Leaderboard", references: Mapping[str, Reference], path: str | Path, *,
+def write_report(board: Leaderboard, references: Mapping[str, Reference], path: str | Path, *,
                  progress: Progress | None = None) -> Path:
     """Write `render_report`'s HTML to ``path`` atomically; returns the path."""
     path = Path(path)
@@ -300,7 +300,7 @@ def write_report(board: "Leaderboard", references: Mapping[str, Reference], path
     return path
 
 
-def _entry_section(entry: "Entry", references: Mapping[str, Reference]) -> str:
+def _entry_section(entry: Entry, references: Mapping[str, Reference]) -> str:
     parts = [f'<section class="submission" id="{_anchor(entry.name)}">',
              f"<h2>{_e(entry.name)}</h2>",
              f'<p class="meta">source <code>{_e(entry.source)}</code>'
@@ -316,7 +316,7 @@ def _entry_section(entry: "Entry", references: Mapping[str, Reference]) -> str:
     return "\n".join(parts)
 
 
-def _task_section(entry: "Entry", result: "TaskResult", reference: Reference) -> str:
+def _task_section(entry: Entry, result: TaskEntry, reference: Reference) -> str:
     names = list(reference.grid)
     points = model_points(reference, entry.records, result.task)
     label = f"{entry.name} / {result.task}"
@@ -327,33 +327,36 @@ def _task_section(entry: "Entry", result: "TaskResult", reference: Reference) ->
                              f"{label}: measure against gap, coloured by each hyperparameter"))
     else:
         parts.append('<p class="error">no model was scored: nothing to plot</p>')
+    null = result.null
     if len(names) >= 2 and result.official_pairs:
-        parts.append(_figure(heatmap_figure(result.official_pairs, names, result.official_pairs_q95,
-                                            result.null_q95.get("official")), "heatmap",
+        official_null = result.null_summary("official")
+        parts.append(_figure(heatmap_figure(result.official_pairs, names,
+                                            None if null is None else null.official_pairs_q95,
+                                            None if official_null is None else official_null.q95), "heatmap",
                              f"{label}: official score of every ordered hyperparameter pair"))
     elif len(names) >= 2:
         parts.append(f'<p class="meta">no official pair scores: {_e(result.official_reason or "not computed")}</p>')
     if result.psi_per_hparam or result.sign_error_per_hparam:
         parts.append(_figure(bars_figure(result.psi_per_hparam, result.sign_error_per_hparam, names,
-                                         result.psi_per_hparam_q95), "bars",
+                                         None if null is None else null.psi_per_hparam_q95), "bars",
                              f"{label}: granulated Kendall ψ and sign-error per hyperparameter"))
     parts.append(_failures(points))
     parts.append("</section>")
     return "\n".join(parts)
 
 
-def _task_metrics(result: "TaskResult") -> str:
+def _task_metrics(result: TaskEntry) -> str:
     """The task's headline metrics, a row of their permutation p-values and of their null's
     95th percentiles under them."""
     header = ["", "models scored", "official", "robust CMI", "Kendall τ", "Ψ", "sign-error"]
     official = format_score(result.official) if result.official is not None else \
         f"0 ({result.official_reason or 'not scored'})"
-    rows = [["score", f"{result.n_scored}/{result.n_models}", official, format_score(result.robust_cmi),
-             format_score(result.kendall_tau), format_score(result.psi), format_score(result.sign_error)]]
-    if result.p_values:
-        metrics = ("official", "robust_cmi", "kendall_tau", "psi")
-        rows.append(["p-value", "", *[format_p(result.p_values.get(m)) for m in metrics], ""])
-        rows.append(["null 95th percentile", "", *[format_score(result.null_q95.get(m)) for m in metrics], ""])
+    rows = [["score", f"{result.n_scored}/{result.n_models}", official,
+             *[format_score(result.headline(m)) for m in ("robust_cmi", "kendall_tau", "psi", "sign_error")]]]
+    nulls = [result.null_summary(m) for m in NULL_METRICS]
+    if any(s is not None for s in nulls):
+        rows.append(["p-value", "", *[format_p(None if s is None else s.p_value) for s in nulls], ""])
+        rows.append(["null 95th percentile", "", *[format_score(None if s is None else s.q95) for s in nulls], ""])
     return _table(header, rows, table_class="metrics", text_columns=(0,))
 
 

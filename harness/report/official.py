@@ -58,11 +58,13 @@ from pathlib import Path
 from typing import Protocol, Sequence
 
 from harness.errors import HarnessError
-from harness.evaluate import SCORES_JSON, SCORES_TXT
-from harness.tables import MODELS_CSV
-from harness.leaderboard import Leaderboard, Log, build_leaderboard, reference_data
 from harness.records import PREDICT_SUFFIX, RUN_LOG
+from harness.report.leaderboard import Leaderboard, Log, build_leaderboard, reference_data
 from harness.runner import LOG_DIR, SUBMISSION_INFO, RunConfig, input_tasks
+from harness.params import validate_params
+from harness.scoring.evaluate import OPTION_CONSTRAINTS, SCORES_TXT
+from harness.scoring.models_csv import MODELS_CSV
+from harness.scoring.scores_file import SCORES_JSON
 from harness.scratch import remove_tree
 from harness.task import Task
 from harness.visible import visible_paths
@@ -194,6 +196,7 @@ def split_roots(data_root: str | Path) -> tuple[Path, Path]:
     return inp, ref
 
 
+@validate_params({name: OPTION_CONSTRAINTS[name] for name in ("bootstrap", "seed")})
 def run_official(submissions: Sequence[str | Path], data_root: str | Path, out_dir: str | Path,
                  engine: Engine, config: RunConfig = RunConfig(), *, bootstrap: int = 200, seed: int = 0,
                  rerun: bool = False, log: Log | None = None, progress: object = None) -> Leaderboard:

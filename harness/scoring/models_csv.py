@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from harness.records import RunRecord
+from harness.scoring.inputs import finite_number
 from harness.task import Reference
 
 if TYPE_CHECKING:
@@ -59,14 +59,14 @@ def model_rows(task: str, reference: Reference, values: Mapping[str, float],
     for model_id, record in reference.records.items():
         run = run_records.get((task, model_id))
         value = values.get(model_id)
-        finite = value is not None and math.isfinite(value)
-        if finite:
+        number = finite_number(value)
+        if number is not None:
             status = "ok"
         elif run is not None and run.status != "ok":
             status = run.status
         else:
             status = MISSING if value is None else "invalid"
-        rows.append(ModelRow(task, model_id, value if finite else None, record.gap, status,
+        rows.append(ModelRow(task, model_id, number, record.gap, status,
                              None if run is None else run.seconds, dict(record.hparams)))
     return tuple(rows)
 
