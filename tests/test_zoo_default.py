@@ -73,7 +73,7 @@ def test_gaps_really_vary(tasks) -> None:
 
 
 def test_a_random_measure_scores_below_1_at_its_95th_percentile(tasks) -> None:
-    from harness.metrics import Grid, official_score
+    from harness.scoring import Grid, official_score
 
     rng = np.random.default_rng(0)
     for task in tasks:
