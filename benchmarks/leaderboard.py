@@ -26,7 +26,7 @@ import click
 from harness import __version__
 from harness.errors import HarnessError
 from harness.leaderboard import Entry, Leaderboard, metadata_field, run_leaderboard
-from harness.runner import RunConfig
+from harness.run import RunConfig
 from model_zoo import DEFAULT_ZOO
 
 REPO = Path(__file__).resolve().parents[1]

@@ -3,7 +3,7 @@
     >>> board = run_leaderboard(["subs/a", "subs/b.zip"], "zoo/", "board/")   # doctest: +SKIP
     >>> [(e.rank, e.name, e.overall_official) for e in board.entries]        # doctest: +SKIP
 
-Each submission is run (`harness.runner.run_submission`) into ``OUT/<name>/``
+Each submission is run (`harness.run.run_submission`) into ``OUT/<name>/``
 and scored there (``scores.json``); its ``provenance.json`` records what the
 result depends on. A later call reuses a result whose provenance matches
 (same submission, same input data, same harness version, same limits) instead
@@ -43,11 +43,11 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from harness import __version__
 from harness.errors import HarnessError, one_line
 from harness.evaluate import SCORES_JSON, SCORES_TXT, ScoreReport, evaluate_references
-from harness.records import PREDICT_SUFFIX, RUN_LOG, RunRecord, atomic_write_text, read_run_log, record_order
-from harness.runner import LOG_DIR, SUBMISSION_INFO, RunConfig, input_tasks, run_submission
+from harness.task.records import PREDICT_SUFFIX, RUN_LOG, RunRecord, atomic_write_text, read_run_log, record_order
+from harness.run import LOG_DIR, SUBMISSION_INFO, RunConfig, input_tasks, run_submission
 from harness.submission import default_name, open_submission
 from harness.task import MODEL_CONFIGS, Reference, Task, natural_key
-from harness.visible import visible_paths
+from harness.task.visible import visible_paths
 
 LEADERBOARD_CSV = "leaderboard.csv"
 LEADERBOARD_MD = "leaderboard.md"
@@ -70,7 +70,7 @@ class Provenance:
     ``sandbox`` is ``bubblewrap``, ``none`` or ``container`` (the official
     run, where the container is the sandbox). ``seed`` seeds the bootstrap of
     the confidence intervals; each model's own seed is derived from its task
-    and id (`harness.runner.model_seed`), so it needs no record.
+    and id (`harness.run.model_seed`), so it needs no record.
     """
 
     harness_version: str
@@ -257,7 +257,7 @@ def slug(name: str) -> str:
 def input_files(task: Task) -> list[tuple[str, Path]]:
     """The files of ``task`` a submission may see, as (relative POSIX path, path), sorted by path.
 
-    What `harness.visible` defines: the model folders and ``dataset_1/train``;
+    What `harness.task.visible` defines: the model folders and ``dataset_1/train``;
     never ``model_configs.json`` or a test split, even in the combined layout.
     """
     files = []

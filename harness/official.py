@@ -5,7 +5,7 @@ and scored by a separate *scoring* container, both from the image of the
 repository's ``Dockerfile``:
 
 * prediction: no network; mounted read-only what a submission may see of
-  each task (`harness.visible`: its model folders and training split, path
+  each task (`harness.task.visible`: its model folders and training split, path
   by path, under ``/data/input_data``) and the submission at
   ``/submission``, writable only ``/output``; no reference data anywhere. It
   runs ``pgdl predict --no-sandbox``: the container is the sandbox, and the
@@ -30,7 +30,7 @@ inside the prediction container's mount. Results land where
 and report are written as by ``pgdl leaderboard``.
 
 Seeding: the official run seeds every model (``--seeding model``, the
-default): each model's generators get `harness.runner.model_seed` of its task
+default): each model's generators get `harness.run.model_seed` of its task
 and id, so the same submission on the same data always gets the same
 predictions and scores, whichever machine or worker runs it. ``pgdl official
 --seeding kit`` instead runs as the 2020 ingestion program did (no seed; the
@@ -61,11 +61,11 @@ from harness.errors import HarnessError
 from harness.evaluate import SCORES_JSON, SCORES_TXT
 from harness.tables import MODELS_CSV
 from harness.leaderboard import Leaderboard, Log, build_leaderboard, reference_data
-from harness.records import PREDICT_SUFFIX, RUN_LOG
-from harness.runner import LOG_DIR, SUBMISSION_INFO, RunConfig, input_tasks
-from harness.scratch import remove_tree
+from harness.task.records import PREDICT_SUFFIX, RUN_LOG
+from harness.run import LOG_DIR, SUBMISSION_INFO, RunConfig, input_tasks
+from harness.run.scratch import remove_tree
 from harness.task import Task
-from harness.visible import visible_paths
+from harness.task.visible import visible_paths
 
 INPUT_DATA = "/data/input_data"
 REFERENCE_DATA = "/data/reference_data"
@@ -158,7 +158,7 @@ def prediction_step(submission: Path, tasks: Sequence[Task], out_dir: Path, conf
 
     ``submission`` is a folder (mounted as ``/submission``) or a zip alone in
     its folder (that folder is mounted, so nothing else may lie in it); each
-    of ``tasks`` is mounted path by path as `harness.visible` lists it.
+    of ``tasks`` is mounted path by path as `harness.task.visible` lists it.
     """
     source, target = (submission, SUBMISSION) if submission.is_dir() else \
         (submission.parent, f"{SUBMISSION}/{submission.name}")

@@ -39,7 +39,7 @@ from matplotlib.patches import Rectangle
 
 from harness import __version__
 from harness.evaluate import format_p, format_score
-from harness.records import RunRecord, atomic_write_text
+from harness.task.records import RunRecord, atomic_write_text
 from harness.task import Reference, natural_key
 
 if TYPE_CHECKING:

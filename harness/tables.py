@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from harness.records import RunRecord
+from harness.task.records import RunRecord
 from harness.task import Reference
 
 if TYPE_CHECKING:

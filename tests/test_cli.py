@@ -83,8 +83,7 @@ def test_data_defaults_to_the_shipped_zoo_wherever_it_is_taken():
 def test_the_old_time_limit_name_still_sets_the_time_per_model(tmp_path, capsys):
     for flag in ("--time-limit", "--time-per-model"):
         assert pgdl("check", tmp_path / "nowhere", flag, "-1", "--data", tmp_path) == EXIT_ERROR
-        assert capsys.readouterr().err == ("error: --time-per-model, --memory-mb and --max-threads "
-                                           "must be positive\n")
+        assert capsys.readouterr().err == "error: --time-per-model must be positive. Received: --time-per-model -1.0\n"
 
 
 def test_exit_statuses_are_documented_in_help():

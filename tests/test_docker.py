@@ -31,9 +31,9 @@ import pytest
 from harness import __version__
 from harness.leaderboard import reference_data, score_results
 from harness.official import ContainerCheckEngine, DockerEngine, prediction_step, run_official, scoring_step
-from harness.runner import RunConfig
+from harness.run import RunConfig
 from harness.task import find_tasks
-from harness.testing import expected_sum_of_squares, write_submission
+from tests.helpers import expected_sum_of_squares, write_submission
 
 pytestmark = pytest.mark.docker
 

@@ -23,9 +23,9 @@ from harness.errors import HarnessError
 from harness.leaderboard import (LEADERBOARD_CSV, LEADERBOARD_MD, Entry, Provenance, data_checksum,
                                  name_submissions, rank_entries, run_leaderboard, score_results, slug,
                                  submission_name)
-from harness.records import RunRecord, write_predict
+from harness.task.records import RunRecord, write_predict
 from harness.report import REPORT_HTML
-from harness.runner import RunConfig
+from harness.run import RunConfig
 from harness.sandbox import find_bwrap
 from harness.task import Task, find_tasks
 

@@ -21,7 +21,7 @@ import pytest
 
 from harness.leaderboard import (Entry, Leaderboard, Provenance, load_entry, rank_entries, reference_data,
                                  score_results, write_leaderboard)
-from harness.records import RunRecord, write_predict, write_run_log
+from harness.task.records import RunRecord, write_predict, write_run_log
 from harness.report import REPORT_HTML, bars_figure, heatmap_figure, model_points, scatter_figure
 from harness.task import find_tasks
 

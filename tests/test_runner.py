@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.runner import RunConfig, run_submission
+from harness.run import RunConfig, run_submission
 from harness.sandbox import find_bwrap, tree_pids
 from harness.task import find_tasks
-from harness.testing import expected_sum_of_squares, stored_weights, write_submission
+from tests.helpers import expected_sum_of_squares, stored_weights, write_submission
 
 REPO = Path(__file__).resolve().parents[1]
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
@@ -183,7 +183,7 @@ def test_a_broken_model_folder_is_an_error_naming_the_host_file(tmp_path, tiny_s
 
 
 def test_each_model_is_served_exactly_its_train_examples(tmp_path):
-    from harness.testing import make_tiny_task
+    from tests.helpers import make_tiny_task
 
     tiny = make_tiny_task(tmp_path / "zoo", n_train=30)
     for model_id, n in (("1", 7), ("3", 30)):

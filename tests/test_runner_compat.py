@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.records import read_run_log
-from harness.runner import RunConfig, run_submission
+from harness.task.records import read_run_log
+from harness.run import RunConfig, run_submission
 from harness.sandbox import find_bwrap
-from harness.testing import expected_sum_of_squares, make_tiny_task, stored_weights, write_submission
+from tests.helpers import expected_sum_of_squares, make_tiny_task, stored_weights, write_submission
 
 REPO = Path(__file__).resolve().parents[1]
 HOSTILE = Path(__file__).resolve().parent / "hostile"

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 from harness.evaluate import evaluate_predictions
-from harness.runner import RunConfig, RunResult, SubmissionImportError, run_submission
+from harness.run import RunConfig, RunResult, SubmissionImportError, run_submission
 from harness.sandbox import find_bwrap
 
 REPO = Path(__file__).resolve().parents[1]
@@ -250,7 +250,7 @@ def test_sleeping_at_import_ends_the_run_after_one_attempt_saying_to_raise_the_l
     failure = hostile["sleeps_at_import"]
     assert isinstance(failure, SubmissionImportError)
     assert str(failure) == ("exceeded the 8 s time limit while importing complexity.py; "
-                            "raise --time-per-model")
+                            "raise time_per_model")
     assert (failure.out_dir / "logs" / "worker-0.log").read_text().count("=== worker") == 1
 
 

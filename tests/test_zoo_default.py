@@ -63,7 +63,7 @@ def test_built_from_the_committed_spec(tasks) -> None:
 
 def test_stored_accuracies_reproduce(tasks) -> None:
     """The first and last model of each task; the test side where the dataset package is installed."""
-    from harness.loading import evaluate_accuracy, load_model, read_split
+    from harness.io import evaluate_accuracy, load_model, read_split
 
     spec = load_spec(SPECS_DIR / "default.toml")
     for task in tasks:
