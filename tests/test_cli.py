@@ -11,19 +11,12 @@ import click
 import pytest
 
 from harness.cli import COMMAND_ORDER, EXIT_ERROR, EXIT_FLAGGED, cli, main
+from tests.helpers.cli import pgdl
 from harness.task import MODEL_CONFIGS
 
 REPO = Path(__file__).resolve().parents[1]
 #: Commands that make scores (and so take --bootstrap and --seed).
 SCORING = ("score", "evaluate", "leaderboard", "official")
-
-
-def pgdl(*args: object) -> int:
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        return exc.code
-    return 0
 
 
 def commands(group: click.Group = cli, prefix: str = "") -> dict[str, click.Command]:

@@ -21,6 +21,7 @@ import pytest
 from harness.run import RunConfig, run_submission
 from harness.sandbox import find_bwrap, tree_pids
 from harness.task import find_tasks
+from tests.helpers.cli import pgdl_process as pgdl
 from tests.helpers import expected_sum_of_squares, stored_weights, write_submission
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,11 +34,6 @@ pytestmark = [pytest.mark.slow,
 
 def read_predict(out: Path, task: str) -> dict[str, float]:
     return json.loads((out / f"{task}.predict").read_text())
-
-
-def pgdl(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
-                          cwd=REPO, timeout=600, **kwargs)
 
 
 def test_original_sample_submission_runs_unmodified_on_the_toy_task(tmp_path, toy_data):

@@ -257,7 +257,7 @@ def test_sandbox_shows_the_input_side_only(tmp_path, tiny_combined_task):
     base = f"/pgdl/data/{task.name}"
     probes = [f"{base}/model_0/weights.hdf5", f"{base}/dataset_1/train", f"{base}/model_configs.json",
               f"{base}/dataset_1/test", str(task.input_dir), str(REPO / "harness"),
-              str(REPO / "model_zoo"), f"{LIB_DIR}/harness/worker.py"]
+              str(REPO / "model_zoo"), f"{LIB_DIR}/harness/sandbox/worker.py"]
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()

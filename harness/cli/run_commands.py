@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from harness.errors import HarnessError
 from harness.cli.options import (check_config, check_options, data_option, data_or_zoo, run_config,
                                  run_options)
 
@@ -68,8 +69,10 @@ def init(name: Path, force: bool) -> None:
     Example:
       pgdl init my_measure && pgdl check my_measure
     """
-    from harness.submission.template import write_template
+    from harness.submission import ENTRY_FILE, write_template
 
+    if not force and (name / ENTRY_FILE).exists():
+        raise HarnessError(f"{name / ENTRY_FILE}: already exists (pass --force to overwrite it)")
     written = write_template(name, overwrite=force)
     click.echo(f"wrote {', '.join(str(p) for p in written)}; next: pgdl check {name}")
 

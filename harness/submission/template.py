@@ -34,7 +34,7 @@ def write_template(folder: str | Path, *, overwrite: bool = False) -> list[Path]
     if folder.exists() and not folder.is_dir():
         raise HarnessError(f"{folder}: a file is in the way (the submission is a folder)")
     if entry.exists() and not overwrite:
-        raise HarnessError(f"{entry}: already exists (pass --force to overwrite it)")
+        raise HarnessError(f"{entry}: already exists (pass overwrite=True to overwrite it)")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         entry.write_text(template_text(folder.resolve().name), encoding="utf-8")
