@@ -2,8 +2,8 @@
 
 `open_submission` turns what the user named into a folder the runner can copy
 into each worker's sandbox (a zip is unpacked safely into a scratch folder);
-`tree_digest` names its content; `walk_files` is the one walk over a
-submission's files (digest, zip, Keras scan). Never imports TensorFlow.
+`tree_digest` names its content; `walk_entries` is the one walk over a
+submission's folder (the checked copy, the digest, the zip, the Keras scan). Never imports TensorFlow.
 How ``complexity`` is called is `harness.submission.calling`'s.
 """
 
@@ -158,28 +158,21 @@ def copy_checked(source: str | Path, dest: str | Path, limits: IntakeLimits = In
     source, dest = Path(source), Path(dest)
     budget = _Budget(source, limits)
     dest.mkdir(mode=0o755, parents=True)
-    stack: list[tuple[str, ...]] = [()]
-    while stack:
-        parts = stack.pop()
-        for entry in _listing(source, parts):
-            if entry.name in _SKIPPED:
-                continue
-            child = parts + (entry.name,)
-            shown = "/".join(child)
-            budget.member(child, shown)
-            try:
-                info = entry.stat(follow_symlinks=False)
-            except OSError as exc:
-                raise SubmissionError(f"{source}: cannot read {shown[:80]!r} ({exc.strerror})") from None
-            if stat.S_ISDIR(info.st_mode):
-                os.mkdir(dest.joinpath(*child), 0o755)
-                stack.append(child)
-            elif stat.S_ISREG(info.st_mode):
-                _copy_file(source.joinpath(*child), dest.joinpath(*child), info, budget, shown)
-            else:
-                what = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "a special file"
-                raise SubmissionError(f"{source}: {shown[:80]!r} is {what}; a submission holds regular "
-                                      f"files and folders only (copy the file in instead)")
+    for child, entry in walk_entries(source, listing=_listing):
+        shown = "/".join(child)
+        budget.member(child, shown)
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except OSError as exc:
+            raise SubmissionError(f"{source}: cannot read {shown[:80]!r} ({exc.strerror})") from None
+        if stat.S_ISDIR(info.st_mode):
+            os.mkdir(dest.joinpath(*child), 0o755)
+        elif stat.S_ISREG(info.st_mode):
+            _copy_file(source.joinpath(*child), dest.joinpath(*child), info, budget, shown)
+        else:
+            what = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "a special file"
+            raise SubmissionError(f"{source}: {shown[:80]!r} is {what}; a submission holds regular "
+                                  f"files and folders only (copy the file in instead)")
 
 
 def _listing(source: Path, parts: tuple[str, ...]) -> list[os.DirEntry]:
@@ -321,25 +314,48 @@ def tree_digest(root: str | Path) -> str:
     return digest.hexdigest()
 
 
-def walk_files(root: str | Path, keep: Callable[[str], bool] | None = None) -> Iterator[tuple[str, Path]]:
-    """(relative POSIX path, path) of every non-folder under ``root`` whose name and folders' names ``keep``
-    accepts (default: all but ``__pycache__``, ``__MACOSX``, ``.DS_Store``, ``.git``).
+def walk_entries(root: str | Path, keep: Callable[[str], bool] | None = None,
+                 listing: Callable[[Path, tuple[str, ...]], list[os.DirEntry]] | None = None
+                 ) -> Iterator[tuple[tuple[str, ...], os.DirEntry]]:
+    """The one walk over a submission's folder: every entry under ``root``, folders included, as
+    (its path's parts relative to ``root``, its ``os.DirEntry``).
 
-    Each folder's files in name order, then its subfolders; iterative, no links followed.
+    Each folder's entries in name order, then its subfolders', depth first;
+    iterative, never following a link. ``keep`` filters entries by name (a
+    folder it refuses is not entered; default: all but ``__pycache__``,
+    ``__MACOSX``, ``.DS_Store``, ``.git``); ``listing(root, parts)`` lists one
+    folder, sorted by name (default: ``os.scandir``). A folder is entered
+    only after its own entry was handed out, so a caller that raises on it
+    stops the walk there.
     """
     root = Path(root)
-    keep = keep or (lambda name: name not in _SKIPPED)
+    keep = keep or _kept_by_default
+    listing = listing or _sorted_listing
     stack: list[tuple[str, ...]] = [()]
     while stack:
         parts = stack.pop()
-        with os.scandir(root.joinpath(*parts)) as entries:
-            listing = sorted(entries, key=lambda e: e.name)
         folders = []
-        for entry in listing:
+        for entry in listing(root, parts):
             if not keep(entry.name):
                 continue
+            child = parts + (entry.name,)
+            yield child, entry
             if entry.is_dir(follow_symlinks=False):
-                folders.append(parts + (entry.name,))
-            else:
-                yield "/".join(parts + (entry.name,)), Path(entry.path)
+                folders.append(child)
         stack.extend(reversed(folders))
+
+
+def walk_files(root: str | Path, keep: Callable[[str], bool] | None = None) -> Iterator[tuple[str, Path]]:
+    """(relative POSIX path, path) of every non-folder `walk_entries` finds under ``root``, in its order."""
+    for parts, entry in walk_entries(root, keep):
+        if not entry.is_dir(follow_symlinks=False):
+            yield "/".join(parts), Path(entry.path)
+
+
+def _kept_by_default(name: str) -> bool:
+    return name not in _SKIPPED
+
+
+def _sorted_listing(root: Path, parts: tuple[str, ...]) -> list[os.DirEntry]:
+    with os.scandir(root.joinpath(*parts)) as entries:
+        return sorted(entries, key=lambda e: e.name)
