@@ -190,3 +190,30 @@ def test_init_refuses_to_overwrite_a_submission(tmp_path, capsys):
     assert capsys.readouterr().err == (f"error: {tmp_path / 'mine' / 'complexity.py'}: already exists "
                                        f"(pass --force to overwrite it)\n")
     assert "return 1.0" in (tmp_path / "mine" / "complexity.py").read_text()
+
+
+def test_an_import_timeout_says_which_option_to_raise(capsys):
+    from harness.cli.errors import exit_status
+    from harness.run import SubmissionImportError
+
+    failure = SubmissionImportError("exceeded the 8 s time limit while importing complexity.py", Path("out"),
+                                    "time_per_model")
+    assert str(failure).endswith("; raise time_per_model")
+    assert exit_status(failure) == EXIT_ERROR
+    assert capsys.readouterr().err == ("error: exceeded the 8 s time limit while importing complexity.py; "
+                                       "raise --time-per-model\n")
+
+
+def test_an_error_no_handler_takes_is_raised_again():
+    from harness.cli.errors import exit_status
+
+    with pytest.raises(TypeError, match="a bug"):
+        exit_status(TypeError("a bug"))
+
+
+def test_debug_raises_a_parameter_error_instead_of_one_line():
+    from harness.cli.errors import exit_status
+    from harness.errors import ParameterError
+
+    with pytest.raises(ParameterError):
+        exit_status(ParameterError("workers", "must be at least 1", 0), debug=True)
