@@ -1,7 +1,7 @@
 """Shared fixtures: tiny tasks in the SPEC §1 format and the original toy task.
 
 The tiny tasks are session-scoped (written once per test run): treat them as
-read-only, or build your own with `helpers.make_tiny_task(tmp_path, ...)`.
+read-only, or build your own with `tests.helpers.make_tiny_task(tmp_path, ...)`.
 TensorFlow is imported only by the fixtures that write a task.
 """
 

@@ -33,9 +33,10 @@ def model_seed(task: str, model: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{task}/{model}".encode()).digest()[:4], "big") >> 1
 
 
-
 @dataclass(frozen=True)
 class Job:
+    """One model to run: model ``model`` of task ``task``."""
+
     task: str
     model: str
 
@@ -46,6 +47,8 @@ class Job:
 
 @dataclass(frozen=True)
 class Started:
+    """How a worker's start went: seconds to Python and TensorFlow, to the submission's import; its call plan."""
+
     tensorflow_seconds: float
     import_seconds: float
     plan: str
