@@ -21,7 +21,7 @@ import tracemalloc
 from pathlib import Path
 
 from harness.cli import main
-from harness.runner import default_zoo
+from harness.cli.options import default_zoo
 
 TASK = "animal_mnist_mlp"
 

@@ -1,6 +1,6 @@
 """Ray executor benchmark: what running on Ray costs per model, compared with a local run.
 
-Starts a throwaway Ray cluster on loopback (`harness.ray_executor.LoopbackCluster`:
+Starts a throwaway Ray cluster on loopback (`tests.helpers.loopback.LoopbackCluster`:
 ``--nodes`` nodes of ``--cpus`` CPUs each, all on this machine), builds a task of
 ``--models`` small MLPs, and runs a trivial measure (``return 1.0``) through the
 real sandboxed runner:
@@ -29,9 +29,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.ray_executor import LoopbackCluster, RayOptions, connect
-from harness.runner import RunConfig, RunResult, check_submission, run_submission
-from harness.testing import make_tiny_task
+from harness.run import RayOptions
+from harness.run.ray_executor import connect
+from harness.run import RunConfig, RunResult, check_submission, run_submission
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: its tests' helpers
+from tests.helpers import make_tiny_task  # noqa: E402
+from tests.helpers.loopback import LoopbackCluster  # noqa: E402
 
 TRIVIAL = "def complexity(model, dataset):\n    return 1.0\n"
 

@@ -20,8 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.runner import RunConfig, run_submission
-from harness.testing import make_tiny_task
+from harness.run import RunConfig, run_submission
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: its tests' helpers
+from tests.helpers import make_tiny_task  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -28,9 +28,10 @@ import click
 from harness import __version__
 from harness.errors import HarnessError
 from harness.report.entries import Entry, Leaderboard
-from harness.report.leaderboard import metadata_field, run_leaderboard
-from harness.runner import RunConfig
+from harness.report.leaderboard import run_leaderboard
+from harness.run import RunConfig
 from harness.scoring.scores_file import TaskEntry
+from harness.submission.naming import metadata_field
 from model_zoo import DEFAULT_ZOO
 
 REPO = Path(__file__).resolve().parents[1]

@@ -2,7 +2,7 @@
 
 Each family maps ``width`` (channels or units of the first block), ``depth``
 (number of blocks) and ``dropout`` (rate of the Dropout layer after each block)
-to the plain stack of layers that `harness.loading.build_model` rebuilds, the
+to the plain stack of layers that `harness.io.build_model` rebuilds, the
 last layer producing logits. They mirror the families of the PGDL competition
 (Jiang et al., "NeurIPS 2020 Competition: Predicting Generalization in Deep
 Learning", arXiv:2012.07976):

@@ -27,7 +27,7 @@ below ``loss_threshold`` and the training accuracy is at least
 ``min_train_accuracy`` (``stop_reason = "loss_threshold"``), when it is not
 finite (``"diverged"``) or after ``max_epochs`` (``"max_epochs"``). Then
 ``train_acc`` (the training subset) and ``test_acc`` (the test set) are measured
-with `harness.loading.evaluate_accuracy`, so re-evaluating the stored weights
+with `harness.io.evaluate_accuracy`, so re-evaluating the stored weights
 gives the stored numbers.
 
 Seeds. Each model's seed derives from the spec's ``seed``, the task name and
@@ -63,7 +63,7 @@ import click
 import numpy as np
 
 from harness.errors import HarnessError
-from harness.records import atomic_write_text
+from harness.task.records import atomic_write_text
 from harness.task import MODEL_CONFIGS, natural_key, read_json
 from model_zoo.architectures import build_config
 from model_zoo.datasets import Dataset, downsample, load_dataset
@@ -180,7 +180,7 @@ def fit_model(model: Any, x: np.ndarray, y: np.ndarray, *, learning_rate: float,
     import keras
     import tensorflow as tf
 
-    from harness.loading import evaluate_accuracy
+    from harness.io import evaluate_accuracy
 
     optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
     kernels = [layer.kernel for layer in model.layers if type(layer).__name__ in ("Conv2D", "Dense")]
@@ -224,7 +224,7 @@ def train_model(job: ModelJob) -> ModelResult:
     """Train one model of a task and write its folder; returns its accuracies and facts."""
     import keras
 
-    from harness.loading import build_model, evaluate_accuracy, save_weights_hdf5
+    from harness.io import build_model, evaluate_accuracy, save_weights_hdf5
 
     start, cpu_start = time.perf_counter(), time.process_time()
     task, hp = job.task, job.hparams
@@ -374,7 +374,7 @@ def _prepare_task_dir(task: TaskSpec, input_dir: Path, ref_dir: Path) -> None:
             raise HarnessError(f"{fingerprint}: task {task.name} here was built from a different spec; "
                                "build into a new --out folder (or delete this task's folders)")
         return
-    from harness.loading import write_split
+    from harness.io import write_split
 
     data = prepare_task_data(task)
     write_split(input_dir / "dataset_1" / "train", data.x_train, data.y_train, n_shards=task.train_shards)

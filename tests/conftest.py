@@ -1,7 +1,7 @@
 """Shared fixtures: tiny tasks in the SPEC §1 format and the original toy task.
 
 The tiny tasks are session-scoped (written once per test run): treat them as
-read-only, or build your own with `harness.testing.make_tiny_task(tmp_path, ...)`.
+read-only, or build your own with `tests.helpers.make_tiny_task(tmp_path, ...)`.
 TensorFlow is imported only by the fixtures that write a task.
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.testing import TinyTask, make_tiny_task, sample_toy_data
+from tests.helpers import TinyTask, make_tiny_task, sample_toy_data
 
 
 @pytest.fixture(scope="session")

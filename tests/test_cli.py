@@ -11,19 +11,12 @@ import click
 import pytest
 
 from harness.cli import COMMAND_ORDER, EXIT_ERROR, EXIT_FLAGGED, cli, main
+from tests.helpers.cli import pgdl
 from harness.task import MODEL_CONFIGS
 
 REPO = Path(__file__).resolve().parents[1]
 #: Commands that make scores (and so take --bootstrap and --seed).
 SCORING = ("score", "evaluate", "leaderboard", "official")
-
-
-def pgdl(*args: object) -> int:
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        return exc.code
-    return 0
 
 
 def commands(group: click.Group = cli, prefix: str = "") -> dict[str, click.Command]:
@@ -83,8 +76,7 @@ def test_data_defaults_to_the_shipped_zoo_wherever_it_is_taken():
 def test_the_old_time_limit_name_still_sets_the_time_per_model(tmp_path, capsys):
     for flag in ("--time-limit", "--time-per-model"):
         assert pgdl("check", tmp_path / "nowhere", flag, "-1", "--data", tmp_path) == EXIT_ERROR
-        assert capsys.readouterr().err == ("error: --time-per-model, --memory-mb and --max-threads "
-                                           "must be positive\n")
+        assert capsys.readouterr().err == "error: --time-per-model must be positive. Received: --time-per-model -1.0\n"
 
 
 def test_exit_statuses_are_documented_in_help():
@@ -198,3 +190,30 @@ def test_init_refuses_to_overwrite_a_submission(tmp_path, capsys):
     assert capsys.readouterr().err == (f"error: {tmp_path / 'mine' / 'complexity.py'}: already exists "
                                        f"(pass --force to overwrite it)\n")
     assert "return 1.0" in (tmp_path / "mine" / "complexity.py").read_text()
+
+
+def test_an_import_timeout_says_which_option_to_raise(capsys):
+    from harness.cli.errors import exit_status
+    from harness.run import SubmissionImportError
+
+    failure = SubmissionImportError("exceeded the 8 s time limit while importing complexity.py", Path("out"),
+                                    "time_per_model")
+    assert str(failure).endswith("; raise time_per_model")
+    assert exit_status(failure) == EXIT_ERROR
+    assert capsys.readouterr().err == ("error: exceeded the 8 s time limit while importing complexity.py; "
+                                       "raise --time-per-model\n")
+
+
+def test_an_error_no_handler_takes_is_raised_again():
+    from harness.cli.errors import exit_status
+
+    with pytest.raises(TypeError, match="a bug"):
+        exit_status(TypeError("a bug"))
+
+
+def test_debug_raises_a_parameter_error_instead_of_one_line():
+    from harness.cli.errors import exit_status
+    from harness.errors import ParameterError
+
+    with pytest.raises(ParameterError):
+        exit_status(ParameterError("workers", "must be at least 1", 0), debug=True)

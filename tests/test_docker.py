@@ -32,9 +32,9 @@ from harness import __version__
 from harness.report.official import ContainerCheckEngine, DockerEngine, prediction_step, run_official, scoring_step
 from harness.scoring.evaluate import evaluate_dir
 from harness.scoring.scores_file import ScoresFile
-from harness.runner import RunConfig
+from harness.run import RunConfig
 from harness.task import find_tasks
-from harness.testing import expected_sum_of_squares, write_submission
+from tests.helpers import expected_sum_of_squares, write_submission
 
 pytestmark = pytest.mark.docker
 

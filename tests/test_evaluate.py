@@ -343,7 +343,7 @@ def test_models_csv_is_the_report_frame(toy_data, gaps, tmp_path):
 
 
 def test_models_csv_takes_status_and_seconds_from_the_run_log(toy_data, gaps, tmp_path):
-    from harness.records import RunRecord, write_run_log
+    from harness.task.records import RunRecord, write_run_log
 
     write_predict(tmp_path / "pred", "toy_data", {f"model_{i}": g for i, g in gaps.items() if i != "2"})
     write_run_log(tmp_path / "pred" / "run.jsonl",

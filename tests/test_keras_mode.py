@@ -1,12 +1,12 @@
-"""`harness.keras_mode`: which Keras a submission runs under, decided from its source or its errors."""
+"""`harness.submission.keras_mode`: which Keras a submission runs under, decided from its source or its errors."""
 
 from __future__ import annotations
 
 import pytest
 
 from harness.errors import HarnessError
-from harness.keras_mode import KerasChoice, KerasState, choose_keras, detect_keras2, is_keras3_attribute_error
-from harness.testing import write_submission
+from harness.submission.keras_mode import KerasChoice, KerasState, choose_keras, detect_keras2, is_keras3_attribute_error
+from tests.helpers import write_submission
 
 
 def findings(tmp_path, code: str) -> list[str]:
@@ -68,7 +68,7 @@ def test_explicit_modes_are_kept_and_bad_ones_refused(tmp_path):
     sub = write_submission(tmp_path / "sub")
     assert choose_keras("2", sub) == KerasChoice("2", "--keras 2")
     assert choose_keras("3", sub) == KerasChoice("3", "--keras 3")
-    with pytest.raises(HarnessError, match="--keras must be 2, 3 or auto. Received: '4'"):
+    with pytest.raises(HarnessError, match="keras must be 2, 3 or auto. Received: keras='4'"):
         choose_keras("4", sub)
 
 
@@ -110,9 +110,9 @@ def test_keras2_is_an_alias_of_keras_2_and_a_contradiction_is_one_line(tmp_path)
     import sys
     from pathlib import Path
 
-    from harness.cli import _keras_version
+    from harness.cli.options import keras_version
 
-    assert _keras_version("auto", True) == "2" and _keras_version("3", False) == "3"
+    assert keras_version("auto", True) == "2" and keras_version("3", False) == "3"
     proc = subprocess.run([sys.executable, "-m", "harness.cli", "predict", str(write_submission(tmp_path / "s")),
                            "--data", str(tmp_path), "--out", str(tmp_path / "out"), "--keras", "3", "--keras2"],
                           capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], timeout=120)

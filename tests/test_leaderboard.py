@@ -20,12 +20,13 @@ import pytest
 
 from harness import __version__
 from harness.errors import HarnessError
-from harness.records import RunRecord, write_predict
+from harness.task.records import RunRecord, write_predict
 from harness.report.entries import Entry, Provenance, rank_entries
 from harness.report.html import REPORT_HTML
-from harness.report.leaderboard import data_checksum, name_submissions, run_leaderboard, slug, submission_name
+from harness.report.leaderboard import data_checksum, name_submissions, run_leaderboard
+from harness.submission.naming import slug, submission_name
 from harness.report.tables import LEADERBOARD_CSV, LEADERBOARD_MD
-from harness.runner import RunConfig
+from harness.run import RunConfig
 from harness.sandbox import find_bwrap
 from harness.scoring import Grid, official_score
 from harness.scoring.evaluate import evaluate_dir

@@ -1,4 +1,4 @@
-"""Model and data loading (harness.loading, harness.hdf5_weights): SPEC §1 and §2."""
+"""Model and data loading (harness.io, harness.io.hdf5): SPEC §1 and §2."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from harness import loading
+from harness import io as loading
+from harness.io import data as tfrecord
 from harness.errors import HarnessError
-from harness.hdf5_weights import LayerWeights, read_weights_hdf5, write_weights_hdf5
+from harness.io.hdf5 import LayerWeights, read_weights_hdf5, write_weights_hdf5
 from harness.task import Task, find_tasks
-from harness.testing import make_tiny_task
+from tests.helpers import make_tiny_task
 
 MLP = {"model_config": [{"layer_name": "Dense", "units": 5, "activation": "relu"},
                         {"layer_name": "Dense", "units": 2}],
@@ -335,8 +336,8 @@ def test_shards_are_read_in_natural_name_order(tmp_path):
 
 def test_written_records_are_those_of_tf_io_serialize_tensor():
     x, label = np.array([0.5, -1.25, 3.0], np.float32), np.int32(7)
-    record = loading._example(loading._tensor_bytes(loading._tensor_header(1, (3,)), x),
-                              loading._tensor_bytes(loading._tensor_header(3, ()), np.asarray(label)))
+    record = tfrecord._example(tfrecord._tensor_bytes(tfrecord._tensor_header(1, (3,)), x),
+                              tfrecord._tensor_bytes(tfrecord._tensor_header(3, ()), np.asarray(label)))
     expected = tf.train.Example(features=tf.train.Features(feature={
         "inputs": tf.train.Feature(bytes_list=tf.train.BytesList(value=[tf.io.serialize_tensor(x).numpy()])),
         "output": tf.train.Feature(bytes_list=tf.train.BytesList(value=[tf.io.serialize_tensor(label).numpy()])),
@@ -482,7 +483,7 @@ def test_evaluate_accuracy_is_the_mean_of_argmax_equals_label():
     assert loading.evaluate_accuracy(identity, x, y, batch_size=2) == 3 / 5
 
 
-# --- tiny tasks (harness.testing) --------------------------------------------------------------
+# --- tiny tasks (helpers) --------------------------------------------------------------
 
 
 def test_tiny_split_task_is_found_with_a_complete_grid(tiny_split_task):

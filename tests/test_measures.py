@@ -10,7 +10,7 @@ from scipy.stats import norm
 
 import harness.measures as M
 from harness.errors import HarnessError
-from harness.loading import build_model, dataset_from_arrays
+from harness.io import build_model, dataset_from_arrays
 
 
 def make_model(layers: list[dict], input_shape: list[int], weights: list | None = None):
@@ -105,7 +105,7 @@ def test_parameter_count_and_vc_bound_of_a_small_network():
 
 
 def test_kit_baselines_reproduce_the_starting_kit_exactly_on_the_toy_task(toy_data):
-    from harness.loading import load_model
+    from harness.io import load_model
     from harness.task import find_tasks
 
     task = find_tasks(toy_data)[0]

@@ -10,10 +10,10 @@ import pytest
 
 import numpy as np
 
-from harness.loading import build_model, dataset_from_arrays, load_model, training_dataset
+from harness.io import build_model, dataset_from_arrays, load_model, training_dataset
 from harness.submission import OFFERED, plan_call
-from harness.testing import make_tiny_task
-from harness.worker import as_value
+from tests.helpers import make_tiny_task
+from harness.sandbox.worker import as_value
 
 SUBMISSIONS = sorted(p for p in (Path(__file__).resolve().parents[1] / "sample_submissions").iterdir()
                      if (p / "complexity.py").is_file())

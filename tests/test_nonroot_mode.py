@@ -28,8 +28,8 @@ NOBODY = 65534
 SCRIPT = r"""
 import json, sys
 from pathlib import Path
-from harness.runner import RunConfig, run_submission
-from harness.testing import make_tiny_task
+from harness.run import RunConfig, run_submission
+from tests.helpers import make_tiny_task
 root, hostile = Path(sys.argv[1]), Path(sys.argv[2])
 make_tiny_task(root / "data", layout="split", n_models=4)
 cases = {"shadows_modules": {}, "forbidden_syscalls": {},

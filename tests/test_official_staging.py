@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.report.official import ContainerStep, copy_back, prediction_step, run_official
-from harness.runner import RunConfig
-from harness.testing import write_submission
+from harness.run import RunConfig
+from tests.helpers import write_submission
 
 HOSTILE_CONTAINER = r"""
 import json, os, sys

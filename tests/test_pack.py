@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.pack import human_size, pack_submission, submission_files, write_zip
-from harness.runner import RunConfig
+from harness.run.pack import human_size, pack_submission, submission_files, write_zip
+from harness.run import RunConfig
 from harness.sandbox import find_bwrap
 
 TESTS = Path(__file__).resolve().parent

@@ -1,11 +1,11 @@
-"""`harness.progress.RunProgress`: the run's status line, on a terminal and off one."""
+"""`harness.run.progress.RunProgress`: the run's status line, on a terminal and off one."""
 
 from __future__ import annotations
 
 import io
 
-from harness.progress import RunProgress, format_duration
-from harness.records import RunRecord
+from harness.run.progress import RunProgress, format_duration
+from harness.task.records import RunRecord
 
 
 class Clock:

@@ -1,6 +1,6 @@
 """`--executor ray` against a real Ray cluster: two nodes started with ``ray start`` on loopback.
 
-The cluster (`harness.ray_executor.LoopbackCluster`: a head on 127.0.0.2 and
+The cluster (`tests.helpers.loopback.LoopbackCluster`: a head on 127.0.0.2 and
 a second node on 127.0.0.3, one CPU each) is started once for the module.
 Drivers run as separate ``pgdl`` processes, as an organizer would run them,
 so that a test can kill one. Expected values come from a local run of the same
@@ -24,12 +24,12 @@ from pathlib import Path
 import pytest
 
 from harness.scoring.evaluate import evaluate_dir
-from harness.ray_executor import (INSTALL_HINT, LoopbackCluster, Unit, pack_task_input, plan_units,
-                                  unit_size)
-from harness.records import read_run_log
-from harness.runner import RunConfig, run_submission
+from harness.run.ray_executor import INSTALL_HINT, Unit, pack_task_input, plan_units, unit_size
+from harness.task.records import read_run_log
+from harness.run import RunConfig, run_submission
 from harness.sandbox import find_bwrap
-from harness.testing import TinyTask, expected_sum_of_squares, make_tiny_task
+from tests.helpers import TinyTask, expected_sum_of_squares, make_tiny_task
+from tests.helpers.loopback import LoopbackCluster
 
 REPO = Path(__file__).resolve().parents[1]
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
@@ -153,7 +153,7 @@ def test_executor_ray_without_ray_installed_says_how_to_get_it(tmp_path, task):
                           cwd=REPO, env={**os.environ, "PYTHONPATH": str(shadow.parent)},
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
-    assert proc.stderr == f"error: --executor ray needs Ray, which is not installed: {INSTALL_HINT}\n"
+    assert proc.stderr == f"error: the Ray executor needs Ray, which is not installed: {INSTALL_HINT}\n"
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason=f"Ray is not installed ({INSTALL_HINT})")

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.records import RunRecord, write_predict, write_run_log
+from harness.task.records import RunRecord, write_predict, write_run_log
 from harness.report.entries import Entry, Leaderboard, Provenance, load_entry, rank_entries
 from harness.report.html import REPORT_HTML, bars_figure, heatmap_figure, model_points, scatter_figure
 from harness.report.leaderboard import reference_data, write_leaderboard

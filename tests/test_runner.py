@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.runner import RunConfig, run_submission
+from harness.run import RunConfig, run_submission
 from harness.sandbox import find_bwrap, tree_pids
 from harness.task import find_tasks
-from harness.testing import expected_sum_of_squares, stored_weights, write_submission
+from tests.helpers.cli import pgdl_process as pgdl
+from tests.helpers import expected_sum_of_squares, stored_weights, write_submission
 
 REPO = Path(__file__).resolve().parents[1]
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
@@ -33,11 +34,6 @@ pytestmark = [pytest.mark.slow,
 
 def read_predict(out: Path, task: str) -> dict[str, float]:
     return json.loads((out / f"{task}.predict").read_text())
-
-
-def pgdl(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
-                          cwd=REPO, timeout=600, **kwargs)
 
 
 def test_original_sample_submission_runs_unmodified_on_the_toy_task(tmp_path, toy_data):
@@ -183,7 +179,7 @@ def test_a_broken_model_folder_is_an_error_naming_the_host_file(tmp_path, tiny_s
 
 
 def test_each_model_is_served_exactly_its_train_examples(tmp_path):
-    from harness.testing import make_tiny_task
+    from tests.helpers import make_tiny_task
 
     tiny = make_tiny_task(tmp_path / "zoo", n_train=30)
     for model_id, n in (("1", 7), ("3", 30)):

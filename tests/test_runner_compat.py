@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.records import read_run_log
-from harness.runner import RunConfig, run_submission
+from harness.task.records import read_run_log
+from harness.run import RunConfig, run_submission
 from harness.sandbox import find_bwrap
-from harness.testing import expected_sum_of_squares, make_tiny_task, stored_weights, write_submission
+from tests.helpers.cli import pgdl_process as pgdl
+from tests.helpers import expected_sum_of_squares, make_tiny_task, stored_weights, write_submission
 
 REPO = Path(__file__).resolve().parents[1]
 HOSTILE = Path(__file__).resolve().parent / "hostile"
@@ -32,11 +33,6 @@ OP_SEEDED = ("float(tf.reduce_sum(tf.random.uniform([3], seed=1))) * 1000 + "
 def two_models(tmp_path_factory):
     """A task of two MLPs (depth 1 and 2), split layout."""
     return make_tiny_task(tmp_path_factory.mktemp("two"), n_models=2)
-
-
-def pgdl(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
-                          cwd=REPO, timeout=600)
 
 
 def parameter_counts(task) -> list[float]:

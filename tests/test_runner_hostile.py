@@ -4,8 +4,9 @@ Each case must be contained: the right status and message for the model it
 attacks on, the other models of the run fine, the host unchanged, the harness
 alive. Most cases misbehave on model 1 of the tiny 4-model task, so that the
 run also shows the worker being replaced for models 2 and 3. Every case is run
-once per module, two at a time (`hostile`), with short limits; then a
-well-behaved submission runs on the same data.
+once per module, two at a time (`hostile`), with short limits, and waited for
+by its own test, so that a case that breaks the harness fails its test alone;
+then a well-behaved submission runs on the same data.
 """
 
 from __future__ import annotations
@@ -17,15 +18,15 @@ import shutil
 import socket
 import subprocess
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
 
 from harness.scoring.evaluate import evaluate_predictions
-from harness.runner import RunConfig, RunResult, SubmissionImportError, run_submission
+from harness.run import RunConfig, RunResult, SubmissionImportError, run_submission
 from harness.sandbox import find_bwrap
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,23 +42,59 @@ pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(find_bwrap() is None, reason="bubblewrap (bwrap) is not installed")]
 
 
-@dataclass
 class Hostile:
-    """Every case's run, and what the host looked like around them."""
+    """Every case's run, started at once (two at a time), each waited for by its own test.
 
-    results: dict[str, RunResult | SubmissionImportError]
-    connections: list[bytes]
-    bystander_survived: bool
-    data_before: dict[str, tuple[int, str]]
-    data_after: dict[str, tuple[int, str]]
+    ``hostile[case]`` is that case's run: its `RunResult`, or the
+    `SubmissionImportError` that ended it; anything else it raised fails that
+    case's test alone. What the host looked like after all of them
+    (`connections`, `bystander_survived`, `data_after`) and the well-behaved
+    run after them (``hostile["good"]``) wait for every case first.
+    """
+
+    def __init__(self, server: "LoopbackServer", bystander: subprocess.Popen, data: Path,
+                 good: tuple[Path, Path, Path]) -> None:
+        self.futures: dict[str, Future] = {}
+        self.server, self.bystander, self.data = server, bystander, data
+        self.data_before = fingerprint(data)
+        self._good_args, self._good = good, None
 
     def __getitem__(self, case: str) -> RunResult | SubmissionImportError:
-        return self.results[case]
+        if case == "good":
+            return self.good()
+        try:
+            return self.futures[case].result()
+        except SubmissionImportError as failure:
+            return failure
+
+    def wait_all(self) -> None:
+        wait(list(self.futures.values()))
+
+    @property
+    def connections(self) -> list[bytes]:
+        self.wait_all()
+        return self.server.seen
+
+    @property
+    def bystander_survived(self) -> bool:
+        self.wait_all()
+        return self.bystander.poll() is None
+
+    @property
+    def data_after(self) -> dict[str, tuple[int, str]]:
+        self.wait_all()
+        return fingerprint(self.data)
+
+    def good(self) -> RunResult:
+        self.wait_all()
+        if self._good is None:
+            self._good = run_submission(*self._good_args, RunConfig(**LIMITS))
+        return self._good
 
 
 @pytest.fixture(scope="module")
-def hostile(tmp_path_factory, tiny_combined_task, tiny_split_task) -> Hostile:
-    """Run every case once, two at a time (each run has its own sandboxed worker)."""
+def hostile(tmp_path_factory, tiny_combined_task, tiny_split_task) -> Iterator[Hostile]:
+    """Start every case's run, two at a time (each run has its own sandboxed worker)."""
     root = tiny_combined_task.root
     network = shutil.copytree(HOSTILE / "network", tmp_path_factory.mktemp("submission") / "network")
     cases = {name: (HOSTILE / name, root, {}) for name in CASES}
@@ -72,27 +109,17 @@ def hostile(tmp_path_factory, tiny_combined_task, tiny_split_task) -> Hostile:
                                                                 "time_per_model": 60.0})
     cases["floods_logs"] = (HOSTILE / "floods_logs", root, {"log_mb": 3, "model_log_mb": 1})
     CANARY.unlink(missing_ok=True)
-    data_before = fingerprint(tiny_combined_task.task.input_dir)
     bystander = subprocess.Popen(["sleep", "600"])
     with LoopbackServer() as server, ThreadPoolExecutor(max_workers=2) as pool:
         (network / "port.txt").write_text(str(server.port))
-        futures = {name: pool.submit(run_submission, sub, data, tmp_path_factory.mktemp(name),
-                                     RunConfig(**{**LIMITS, **limits}))
-                   for name, (sub, data, limits) in cases.items()}
-        results = {name: _outcome(future) for name, future in futures.items()}
-    survived = bystander.poll() is None
+        runs = Hostile(server, bystander, tiny_combined_task.task.input_dir,
+                       (GOOD, root, tmp_path_factory.mktemp("good")))
+        runs.futures.update({name: pool.submit(run_submission, sub, data, tmp_path_factory.mktemp(name),
+                                               RunConfig(**{**LIMITS, **limits}))
+                             for name, (sub, data, limits) in cases.items()})
+        yield runs
+        runs.wait_all()
     bystander.kill()
-    good = run_submission(GOOD, root, tmp_path_factory.mktemp("good"), RunConfig(**LIMITS))
-    return Hostile({**results, "good": good}, server.seen, survived, data_before,
-                   fingerprint(tiny_combined_task.task.input_dir))
-
-
-def _outcome(future) -> RunResult | SubmissionImportError:
-    """The run's result, or the import failure that ended it."""
-    try:
-        return future.result()
-    except SubmissionImportError as failure:
-        return failure
 
 
 class LoopbackServer:
@@ -250,7 +277,7 @@ def test_sleeping_at_import_ends_the_run_after_one_attempt_saying_to_raise_the_l
     failure = hostile["sleeps_at_import"]
     assert isinstance(failure, SubmissionImportError)
     assert str(failure) == ("exceeded the 8 s time limit while importing complexity.py; "
-                            "raise --time-per-model")
+                            "raise time_per_model")
     assert (failure.out_dir / "logs" / "worker-0.log").read_text().count("=== worker") == 1
 
 

@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 
 from harness.errors import HarnessError
-from harness.records import RunRecord, atomic_write_text, read_run_log, write_predict, write_run_log
-from harness.runner import RunConfig, model_seed, run_submission
+from harness.task.records import RunRecord, atomic_write_text, read_run_log, write_predict, write_run_log
+from harness.run import RunConfig, model_seed, run_submission
 from harness.sandbox import (LIB_DIR, SandboxLayout, TaskMount, UidPool, find_bwrap, kill_tree, tree_pids,
                              tree_usage, worker_command)
 from harness.submission import (SubmissionError, open_submission, plan_call, safe_unzip, tree_digest)
-from harness.testing import write_submission
-from harness.worker import as_value, describe_exception
+from tests.helpers import write_submission
+from harness.sandbox.worker import as_value, describe_exception
 
 REPO = Path(__file__).resolve().parents[1]
 needs_bwrap = pytest.mark.skipif(find_bwrap() is None, reason="bubblewrap (bwrap) is not installed")
@@ -257,7 +257,7 @@ def test_sandbox_shows_the_input_side_only(tmp_path, tiny_combined_task):
     base = f"/pgdl/data/{task.name}"
     probes = [f"{base}/model_0/weights.hdf5", f"{base}/dataset_1/train", f"{base}/model_configs.json",
               f"{base}/dataset_1/test", str(task.input_dir), str(REPO / "harness"),
-              str(REPO / "model_zoo"), f"{LIB_DIR}/harness/worker.py"]
+              str(REPO / "model_zoo"), f"{LIB_DIR}/harness/sandbox/worker.py"]
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
@@ -281,7 +281,7 @@ def test_sandbox_shows_the_input_side_only(tmp_path, tiny_combined_task):
 
 def test_private_tmp_is_mounted_before_anything_under_tmp(tmp_path, tiny_combined_task, monkeypatch):
     with tempfile.TemporaryDirectory(dir="/tmp") as venv_in_tmp:  # a Python environment under /tmp
-        monkeypatch.setattr("harness.sandbox.python_dirs", lambda: [Path(venv_in_tmp)])
+        monkeypatch.setattr("harness.sandbox.layout.python_dirs", lambda: [Path(venv_in_tmp)])
         args = SandboxLayout(tmp_path / "copy", [TaskMount.of(tiny_combined_task.task)]).bwrap_args()
     tmpfs = next(i for i, a in enumerate(args) if a == "--tmpfs" and args[i + 1] == "/tmp")
     under_tmp = [i for i, a in enumerate(args) if a.startswith("/tmp/") and args[i - 2] in ("--bind", "--ro-bind")]
@@ -322,7 +322,7 @@ def test_tree_usage_counts_descendants_and_kill_tree_ends_them():
 
 
 def test_failure_reasons_are_counted_once_per_distinct_message_whatever_the_model():
-    from harness.records import FailureReason, failure_reasons
+    from harness.task.records import FailureReason, failure_reasons
 
     records = [RunRecord("t", "0", "ok", 1.0, 1.0),
                RunRecord("t", "1", "error", None, 1.0, "could not load /d/model_1/weights.hdf5: bad"),
@@ -334,14 +334,14 @@ def test_failure_reasons_are_counted_once_per_distinct_message_whatever_the_mode
 
 
 def test_a_task_stops_at_the_third_timeout_in_a_row_and_only_then():
-    from harness.runner import _TimeoutStreak
+    from harness.run import TimeoutStreak
 
     def record(status):
         return RunRecord("t", "0", status, 1.0 if status == "ok" else None, 1.0)
 
-    streak = _TimeoutStreak(3)
+    streak = TimeoutStreak(3)
     fired = [streak.add(record(s)) for s in ("timeout", "timeout", "ok", "timeout", "skipped", "timeout",
                                              "timeout", "timeout")]
     assert fired == [False, False, False, False, False, False, True, False]
-    keep_going = _TimeoutStreak(None)
+    keep_going = TimeoutStreak(None)
     assert not any(keep_going.add(record("timeout")) for _ in range(10))

@@ -21,15 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from harness import protocol
+from harness.sandbox import protocol
 from harness.report.leaderboard import run_leaderboard
-from harness.memory import (CGROUP_ENV, MemoryUsage, ProcMemoryWatch, WorkerCgroup, find_delegated_cgroup,
+from harness.sandbox.memory import (CGROUP_ENV, MemoryUsage, ProcMemoryWatch, WorkerCgroup, find_delegated_cgroup,
                             sandboxed_pid, tmpfs_bytes)
-from harness.runner import RunConfig, usable_value
+from harness.run import RunConfig, usable_value
 from harness.sandbox import (TMPFS_MOUNTS, LogBudget, SandboxLayout, UidPool, WorkerLog, find_bwrap, tree_pids,
                              uids_in_use, worker_command)
-from harness.seccomp import compile_filter, rules
-from harness.testing import write_submission
+from harness.sandbox.seccomp import compile_filter, rules
+from tests.helpers import write_submission
 
 needs_bwrap = pytest.mark.skipif(find_bwrap() is None, reason="bubblewrap (bwrap) is not installed")
 
@@ -109,7 +109,7 @@ print(json.dumps(report))
 def test_the_filter_refuses_its_calls_in_a_real_sandbox_and_threads_and_fork_still_work(tmp_path):
     import errno
 
-    from harness.seccomp import filter_fd
+    from harness.sandbox.seccomp import filter_fd
 
     copy = write_submission(tmp_path / "copy")
     uid = UidPool().take() if os.geteuid() == 0 else None
@@ -169,7 +169,7 @@ def fake_cgroup_tree(tmp_path: Path, controls: str) -> tuple[Path, Path]:
 
 def test_a_delegated_cgroup_with_the_memory_controller_is_found(tmp_path, monkeypatch):
     proc, mine = fake_cgroup_tree(tmp_path, "cpu memory pids")
-    monkeypatch.setattr("harness.memory.handed_over", lambda folder: folder == mine)
+    monkeypatch.setattr("harness.sandbox.memory.handed_over", lambda folder: folder == mine)
     assert find_delegated_cgroup(proc, env={}) == mine
 
 
@@ -184,13 +184,13 @@ def test_the_root_cgroup_is_never_used_unasked(tmp_path, monkeypatch):
     proc, _ = fake_cgroup_tree(tmp_path, "memory")
     (proc / "self" / "cgroup").write_text("0::/\n")
     (tmp_path / "sys" / "fs" / "cgroup" / "cgroup.subtree_control").write_text("memory\n")
-    monkeypatch.setattr("harness.memory.handed_over", lambda folder: True)
+    monkeypatch.setattr("harness.sandbox.memory.handed_over", lambda folder: True)
     assert find_delegated_cgroup(proc, env={}) is None
 
 
 def test_a_cgroup_without_the_memory_controller_is_not_used(tmp_path, monkeypatch):
     proc, _ = fake_cgroup_tree(tmp_path, "cpu pids")
-    monkeypatch.setattr("harness.memory.handed_over", lambda folder: True)
+    monkeypatch.setattr("harness.sandbox.memory.handed_over", lambda folder: True)
     assert find_delegated_cgroup(proc, env={}) is None
 
 
@@ -204,7 +204,7 @@ def test_pgdl_cgroup_names_the_delegated_folder(tmp_path):
 
 def test_no_cgroup2_mount_means_the_proc_fallback(tmp_path, monkeypatch):
     proc, _ = fake_cgroup_tree(tmp_path, "memory")
-    monkeypatch.setattr("harness.memory.handed_over", lambda folder: True)
+    monkeypatch.setattr("harness.sandbox.memory.handed_over", lambda folder: True)
     (proc / "self" / "mountinfo").write_text("26 1 0:23 / /proc rw - proc proc rw\n")
     assert find_delegated_cgroup(proc, env={}) is None
 

@@ -1,4 +1,4 @@
-"""harness.subset.covering_subset: the models of ``--limit`` (issue 14, item 5)."""
+"""harness.task.subset.covering_subset: the models of ``--limit`` (issue 14, item 5)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from harness.errors import ParameterError
-from harness.subset import covering_subset
+from harness.task.subset import covering_subset
 from harness.task import ModelRecord, Reference
 
 GRID = {"width": [8, 16, 32], "depth": [1, 2], "dropout": [0.0, 0.5]}

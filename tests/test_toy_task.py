@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 
-from harness import loading
+from harness import io as loading
 from harness.task import find_tasks
 
 

@@ -1,4 +1,4 @@
-"""`harness.tracebacks.describe_exception`: one line naming the original exception and the submission's line."""
+"""`harness.sandbox.tracebacks.describe_exception`: one line naming the original exception and the submission's line."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from harness.testing import write_submission
-from harness.tracebacks import describe_exception
+from tests.helpers import write_submission
+from harness.sandbox.tracebacks import describe_exception
 
 AUGMENT = '''import tensorflow as tf
 

@@ -193,7 +193,7 @@ def test_downsample_averages_blocks() -> None:
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 @pytest.mark.parametrize("depth", [1, 2])
 def test_family_builds_logits_from_spec_layers(family: str, depth: int) -> None:
-    from harness.loading import build_model
+    from harness.io import build_model
 
     config = build_config(family, width=4, depth=depth, dropout=0.25, input_shape=(8, 8, 1), num_classes=10)
     assert {layer["layer_name"] for layer in config["model_config"]} <= SPEC_LAYERS
@@ -202,7 +202,7 @@ def test_family_builds_logits_from_spec_layers(family: str, depth: int) -> None:
 
 
 def test_mlp_parameter_count_by_hand() -> None:
-    from harness.loading import build_model
+    from harness.io import build_model
 
     config = build_config("mlp", width=8, depth=1, dropout=0.0, input_shape=(8, 8, 1), num_classes=10)
     assert build_model(config).count_params() == (64 * 8 + 8) + (8 * 10 + 10)

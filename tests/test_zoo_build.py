@@ -69,7 +69,7 @@ def tiny_zoo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def test_build_writes_the_split_layout(tiny_zoo: tuple[Path, Path]) -> None:
-    from harness.loading import list_shards, read_split
+    from harness.io import list_shards, read_split
 
     _, root = tiny_zoo
     (task,) = find_tasks(root)
@@ -101,7 +101,7 @@ def test_reference_holds_grid_metrics_and_training_facts(tiny_zoo: tuple[Path, P
 
 
 def test_stored_accuracies_are_reproduced_by_reloaded_weights(tiny_zoo: tuple[Path, Path]) -> None:
-    from harness.loading import evaluate_accuracy, load_model, read_split
+    from harness.io import evaluate_accuracy, load_model, read_split
 
     spec_path, root = tiny_zoo
     (task,) = find_tasks(root)
@@ -223,7 +223,7 @@ def test_missing_dataset_is_one_line_from_the_cli(tmp_path: Path, capsys: pytest
 
 
 def test_config_records_the_examples_each_model_was_trained_on(tiny_zoo: tuple[Path, Path]) -> None:
-    from harness.loading import train_examples
+    from harness.io import train_examples
 
     _, root = tiny_zoo
     (task,) = find_tasks(root)
@@ -254,7 +254,7 @@ def test_replicate_trains_the_same_data_from_other_seeds(tmp_path: Path) -> None
 
 
 def test_min_train_accuracy_keeps_training_past_the_loss_threshold() -> None:
-    from harness.loading import build_model, evaluate_accuracy
+    from harness.io import build_model, evaluate_accuracy
     from model_zoo.architectures import build_config
     from model_zoo.builder import fit_model
 

@@ -56,7 +56,7 @@ def test_every_model_reached_the_loss_threshold_with_99_percent_train_accuracy(t
 
 
 def test_each_model_declares_the_examples_it_was_trained_on(tasks) -> None:
-    from harness.loading import train_examples
+    from harness.io import train_examples
 
     for task in tasks:
         for model_id, record in task.read_reference().records.items():
@@ -103,7 +103,7 @@ def test_built_from_the_committed_spec(tasks) -> None:
 def test_stored_accuracies_reproduce(tasks) -> None:
     """The first and last model of each task, on the data a submission is served; the test side
     where the dataset package is installed."""
-    from harness.loading import evaluate_accuracy, load_model, read_split, training_dataset
+    from harness.io import evaluate_accuracy, load_model, read_split, training_dataset
 
     spec = load_spec(SPECS_DIR / "default.toml")
     for task in tasks:

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from harness import loading
+from harness import io as loading
 from harness.task import Task, natural_key
 
 _SKIPPED = (".DS_Store", "__MACOSX")

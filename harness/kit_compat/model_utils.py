@@ -16,7 +16,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from harness import loading
+from harness.io import models as loading
 
 
 def keras_module() -> Any:
@@ -30,22 +30,22 @@ def keras_module() -> Any:
     return keras
 
 
-Sequential = loading._model_class(keras_module())
+Sequential = loading.model_class(keras_module())
 
 
 def wrap_layer(layer_cls: type, *args: Any, **kwargs: Any) -> Any:
     """An instance of ``layer_cls(*args, **kwargs)`` that keeps its latest input in ``_last_seen_input``."""
     layer = layer_cls(*args, **kwargs)
-    loading._record_inputs(layer)
+    loading.record_inputs(layer)
     return layer
 
 
 def model_def_to_keras_sequential(model_def: list[dict[str, Any]]) -> Any:
     """A `Sequential` of ``model_def``'s layers (``{"layer_name": "Dense", "units": 8, ...}`` each), wrapped."""
     k = keras_module()
-    layers = [loading._make_layer(k, spec, index, "model_def") for index, spec in enumerate(model_def)]
+    layers = [loading.make_layer(k, spec, index, "model_def") for index, spec in enumerate(model_def)]
     for layer in layers:
-        loading._record_inputs(layer)
+        loading.record_inputs(layer)
     return Sequential(layers)
 
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterable
 
-from harness.records import RUN_LOG, RunRecord, read_run_log, record_order
+from harness.task.records import RUN_LOG, RunRecord, read_run_log, record_order
 from harness.scoring.inputs import finite_number
 from harness.scoring.scores_file import SCORES_JSON, ScoresFile, TaskEntry
 from harness.task import natural_key
@@ -21,7 +21,7 @@ class Provenance:
     ``sandbox`` is ``bubblewrap``, ``none`` or ``container`` (the official
     run, where the container is the sandbox). ``seed`` seeds the bootstrap of
     the confidence intervals; each model's own seed is derived from its task
-    and id (`harness.runner.model_seed`), so it needs no record.
+    and id (`harness.run.model_seed`), so it needs no record.
     """
 
     harness_version: str

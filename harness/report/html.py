@@ -38,7 +38,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from harness import __version__
-from harness.records import RunRecord, atomic_write_text
+from harness.task.records import RunRecord, atomic_write_text
 from harness.report.entries import Entry, Leaderboard
 from harness.report.tables import summary_table
 from harness.scoring.formatting import format_p, format_score

@@ -3,7 +3,7 @@
     >>> board = run_leaderboard(["subs/a", "subs/b.zip"], "zoo/", "board/")   # doctest: +SKIP
     >>> [(e.rank, e.name, e.overall_official) for e in board.entries]        # doctest: +SKIP
 
-Each submission is run (`harness.runner.run_submission`) into ``OUT/<name>/``
+Each submission is run (`harness.run.run_submission`) into ``OUT/<name>/``
 and scored there (``scores.json``); its ``provenance.json`` records what the
 result depends on. A later call reuses a result whose provenance matches
 (same submission, same input data, same harness version, same limits) instead
@@ -28,31 +28,28 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
-import stat
 import tempfile
-import zipfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, Mapping
 
 from harness import __version__
 from harness.errors import HarnessError, one_line
-from harness.records import PREDICT_SUFFIX, RUN_LOG, atomic_write_text
+from harness.task.records import PREDICT_SUFFIX, RUN_LOG, atomic_write_text
 from harness.report.entries import Entry, Leaderboard, Provenance, load_entry, rank_entries, records
 from harness.report.html import REPORT_HTML, write_report
 from harness.report.tables import LEADERBOARD_CSV, LEADERBOARD_MD, leaderboard_csv, leaderboard_markdown
-from harness.runner import LOG_DIR, SUBMISSION_INFO, RunConfig, input_tasks, run_submission
+from harness.run import LOG_DIR, SUBMISSION_INFO, RunConfig, input_tasks, run_submission
 from harness.params import validate_params
 from harness.scoring.evaluate import OPTION_CONSTRAINTS, SCORES_TXT, evaluate_dir
 from harness.scoring.scores_file import SCORES_JSON
-from harness.submission import default_name, open_submission
+from harness.submission import open_submission
+from harness.submission.naming import slug, submission_name
 from harness.task import MODEL_CONFIGS, Reference, Task
-from harness.visible import visible_paths
+from harness.task.visible import visible_paths
 
 PROVENANCE = "provenance.json"
-METADATA = "metadata"
 #: What a result folder may hold; only these are removed when a result is redone.
 _RESULT_FILES = (RUN_LOG, SCORES_JSON, SCORES_TXT, SUBMISSION_INFO, PROVENANCE)
 
@@ -65,55 +62,10 @@ Log = Callable[[str], None]
 # ------------------------------------------------------------------ naming and checksums
 
 
-def submission_name(path: str | Path) -> str:
-    """The submission's display name: the ``name:`` line of its ``metadata`` file if it has
-    one, else the folder's name or the zip's stem."""
-    path = Path(path)
-    name = metadata_field(path, "name")
-    return name or default_name(path)
-
-
-_METADATA_BYTES = 64 << 10
-
-
-def _read_metadata(path: Path) -> str:
-    """The submission's ``metadata`` text (at most 64 KiB of it), or ``""``; never follows a link and
-    never fails, whatever the folder or zip holds (the submission itself is checked when it is opened)."""
-    try:
-        if path.is_dir():
-            fd = os.open(path / METADATA, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-            with os.fdopen(fd, "rb") as fh:
-                data = fh.read(_METADATA_BYTES) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
-            return data.decode(errors="replace")
-        with zipfile.ZipFile(path) as zf:
-            names = [n for n in zf.namelist() if n.rstrip("/").count("/") <= 1 and
-                     n.rsplit("/", 1)[-1] == METADATA]
-            if not names:
-                return ""
-            with zf.open(min(names, key=len)) as fh:
-                return fh.read(_METADATA_BYTES).decode(errors="replace")
-    except Exception:  # noqa: BLE001 - a broken or hostile zip: no metadata (opening it says why)
-        return ""
-
-
-def metadata_field(submission: Path, key: str) -> str | None:
-    """The value of the ``key: value`` line of a submission's ``metadata`` file (folder or zip), or None."""
-    for line in _read_metadata(submission).splitlines():
-        k, sep, value = line.partition(":")
-        if sep and k.strip().lower() == key and value.strip():
-            return value.strip()
-    return None
-
-
-def slug(name: str) -> str:
-    """A folder name for ``name``: runs of characters other than letters, digits, ``._-`` become ``_``."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "submission"
-
-
 def input_files(task: Task) -> list[tuple[str, Path]]:
     """The files of ``task`` a submission may see, as (relative POSIX path, path), sorted by path.
 
-    What `harness.visible` defines: the model folders and ``dataset_1/train``;
+    What `harness.task.visible` defines: the model folders and ``dataset_1/train``;
     never ``model_configs.json`` or a test split, even in the combined layout.
     """
     files = []

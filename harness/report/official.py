@@ -5,7 +5,7 @@ and scored by a separate *scoring* container, both from the image of the
 repository's ``Dockerfile``:
 
 * prediction: no network; mounted read-only what a submission may see of
-  each task (`harness.visible`: its model folders and training split, path
+  each task (`harness.task.visible`: its model folders and training split, path
   by path, under ``/data/input_data``) and the submission at
   ``/submission``, writable only ``/output``; no reference data anywhere. It
   runs ``pgdl predict --no-sandbox``: the container is the sandbox, and the
@@ -25,12 +25,12 @@ only regular files with the names it expects (`PREDICTION_FILES`,
 The data root must be in the split layout (``ROOT/input_data`` and
 ``ROOT/reference_data``): in the combined layout the reference would sit
 inside the prediction container's mount. Results land where
-`harness.leaderboard` puts them (``OUT/<name>/``), each container's output in
+`harness.report.leaderboard` puts them (``OUT/<name>/``), each container's output in
 ``OUT/<name>/container-{predict,evaluate}.log``, and the leaderboard, Markdown
 and report are written as by ``pgdl leaderboard``.
 
 Seeding: the official run seeds every model (``--seeding model``, the
-default): each model's generators get `harness.runner.model_seed` of its task
+default): each model's generators get `harness.run.model_seed` of its task
 and id, so the same submission on the same data always gets the same
 predictions and scores, whichever machine or worker runs it. ``pgdl official
 --seeding kit`` instead runs as the 2020 ingestion program did (no seed; the
@@ -58,16 +58,16 @@ from pathlib import Path
 from typing import Protocol, Sequence
 
 from harness.errors import HarnessError
-from harness.records import PREDICT_SUFFIX, RUN_LOG
+from harness.task.records import PREDICT_SUFFIX, RUN_LOG
 from harness.report.leaderboard import Leaderboard, Log, build_leaderboard, reference_data
-from harness.runner import LOG_DIR, SUBMISSION_INFO, RunConfig, input_tasks
+from harness.run import LOG_DIR, SUBMISSION_INFO, RunConfig, input_tasks
 from harness.params import validate_params
 from harness.scoring.evaluate import OPTION_CONSTRAINTS, SCORES_TXT
 from harness.scoring.models_csv import MODELS_CSV
 from harness.scoring.scores_file import SCORES_JSON
-from harness.scratch import remove_tree
+from harness.run.scratch import remove_tree
 from harness.task import Task
-from harness.visible import visible_paths
+from harness.task.visible import visible_paths
 
 INPUT_DATA = "/data/input_data"
 REFERENCE_DATA = "/data/reference_data"
@@ -160,7 +160,7 @@ def prediction_step(submission: Path, tasks: Sequence[Task], out_dir: Path, conf
 
     ``submission`` is a folder (mounted as ``/submission``) or a zip alone in
     its folder (that folder is mounted, so nothing else may lie in it); each
-    of ``tasks`` is mounted path by path as `harness.visible` lists it.
+    of ``tasks`` is mounted path by path as `harness.task.visible` lists it.
     """
     source, target = (submission, SUBMISSION) if submission.is_dir() else \
         (submission.parent, f"{SUBMISSION}/{submission.name}")

@@ -7,7 +7,7 @@ The reference data is read and checked before any model runs (bad reference
 data costs no run), and the scores an earlier run left in the output folder
 are removed first: a run that fails leaves no ``scores.json`` claiming a
 score. With ``limit``, each task runs a seeded subset of its models that
-covers every hyperparameter value (`harness.subset.covering_subset`): the
+covers every hyperparameter value (`harness.task.subset.covering_subset`): the
 robust metrics are defined on it, the official score is not.
 """
 
@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.records import prepare_out_dir
-from harness.runner import RunConfig, RunResult, run_submission
+from harness.task.records import prepare_out_dir
+from harness.run import RunConfig, RunResult, run_submission
 from harness.params import validate_params
 from harness.scoring.evaluate import OPTION_CONSTRAINTS, clear_scores, evaluate_dir, reference_tasks
 from harness.scoring.results import ScoreReport
-from harness.subset import covering_subset
+from harness.task.subset import covering_subset
 
 
 @dataclass(frozen=True)

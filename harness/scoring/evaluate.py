@@ -43,7 +43,7 @@ import numpy as np
 
 from harness.errors import HarnessError, ParameterError
 from harness.params import Interval, validate_params
-from harness.records import PREDICT_SUFFIX, RUN_LOG, RunRecord, atomic_write_text, prepare_out_dir, read_run_log
+from harness.task.records import PREDICT_SUFFIX, RUN_LOG, RunRecord, atomic_write_text, prepare_out_dir, read_run_log
 from harness.scoring.grid import Grid
 from harness.scoring.intervals import resampled_intervals
 from harness.scoring.metrics import Metrics, pair_counts_for, score_all
@@ -99,7 +99,7 @@ def evaluate_predictions(predictions: Mapping[str, Mapping[str, Any]], reference
     reference data (a split root, a ``reference_data`` folder, a combined task
     folder). ``tasks`` scores only the tasks of these names (the overall over
     them); ``models`` maps a task to the subset of its models to score (see
-    `harness.subset.covering_subset`: such a task gets no official score,
+    `harness.task.subset.covering_subset`: such a task gets no official score,
     and is not flagged for it). A task missing from ``predictions`` is scored
     as having no predictions (flagged); values that are not finite numbers
     mark failed models. ``bootstrap`` resamples per task (0: no intervals) and

@@ -19,7 +19,7 @@ import io
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from harness.records import RunRecord
+from harness.task.records import RunRecord
 from harness.scoring.inputs import finite_number
 from harness.task import Reference
 

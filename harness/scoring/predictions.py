@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from harness.errors import HarnessError
-from harness.records import PREDICT_SUFFIX
+from harness.task.records import PREDICT_SUFFIX
 from harness.scoring.inputs import finite_number
 from harness.task import bare_model_id, natural_key, read_json
 

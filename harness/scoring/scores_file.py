@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from harness.errors import HarnessError
-from harness.records import atomic_write_text
+from harness.task.records import atomic_write_text
 from harness.scoring.inputs import finite_number
 from harness.scoring.null import NULL_METRICS, NullSummary, TaskNull
 from harness.scoring.ranking import SignErrorSummary
