@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
 from harness.errors import HarnessError
 from harness.scoring.evaluate import evaluate_dir, evaluate_predictions
 from harness.scoring.formatting import format_table
@@ -20,15 +19,9 @@ from harness.scoring.predictions import read_prediction_file
 from harness.scoring.results import SUBSET_REASON
 from harness.scoring.scores_file import ScoresFile
 from harness.task import MODEL_CONFIGS, read_model_configs
+from tests.helpers.cli import pgdl
 
 
-def pgdl(*args: str) -> int:
-    """Run the ``pgdl`` entry point in-process; its exit status."""
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        return exc.code
-    return 0
 
 
 def error_lines(err: str) -> list[str]:
