@@ -1,7 +1,7 @@
 """Copy the baseline tables of ``benchmarks/results/leaderboard.md`` into the README.
 
     python benchmarks/leaderboard.py        # runs the baselines, writes benchmarks/results/leaderboard.md
-    python benchmarks/readme_tables.py      # puts its Ranking and By-family tables into README.md
+    python benchmarks/readme_tables.py      # puts its ranking, against-random, seed and family sections into README.md
 
 The README's copy lies between the markers `START` and `END`; ``--check``
 exits with status 1 when it differs from what this script would write (the
@@ -28,9 +28,21 @@ def section(markdown: str, title: str) -> str:
     return match.group(1)
 
 
+def prose(markdown: str, title: str) -> str:
+    """The text under the ``## title`` heading of ``markdown``, up to the next heading ("" without one)."""
+    match = re.search(rf"^## {re.escape(title)}\n\n(.*?)(?=^## |\Z)", markdown, re.M | re.S)
+    return "" if match is None else match.group(1).strip() + "\n"
+
+
 def tables(markdown: str) -> str:
-    """The README's block: the ranking table, then the by-family table under its own heading."""
-    return (f"{START}\n\n{section(markdown, 'Ranking')}\n### By family\n\n{section(markdown, 'By family')}\n{END}")
+    """The README's block: the ranking table, the against-random and seed-to-seed lines, then the
+    by-family table, each optional text section under its own heading."""
+    parts = [START, "", section(markdown, "Ranking")]
+    for title in ("Against random", "Seed to seed"):
+        if text := prose(markdown, title):
+            parts += [f"### {title}", "", text]
+    parts += ["### By family", "", section(markdown, "By family"), END]
+    return "\n".join(parts)
 
 
 def updated(readme: str, markdown: str) -> str:
